@@ -1,1 +1,475 @@
+//! Server reply framing, RESP2 and RESP3.
+//!
+//! [`ReplyFramer`] finds where each top-level reply (or push) ends in the
+//! byte stream a server sends, without holding any of it: the caller routes
+//! the bytes it consumed. Simple lines are scanned for `\r\n`, length-prefixed
+//! payloads are skipped by length, aggregates are tracked with a stack of
+//! remaining element counts. Anything that is not well-formed RESP is an
+//! error, since after it the filter can no longer tell replies apart.
+//!
+//! [`FrameReader`] reads the small, complete frames the caller chose to keep
+//! (at most a few hundred bytes) to recognise the replies the filter itself
+//! asked for and subscription confirmations.
 
+/// Deepest aggregate nesting accepted. Redis's own replies nest a few levels.
+pub const MAX_DEPTH: usize = 256;
+
+/// The server sent something that is not RESP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyError {
+    UnknownType(u8),
+    BadLength,
+    MissingLineFeed,
+    TooDeep,
+    /// RESP3 streamed strings and aggregates (`$?`, `*?`), which Redis never
+    /// sends.
+    Streamed,
+}
+
+impl std::fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownType(byte) => write!(f, "unknown RESP type byte 0x{byte:02x}"),
+            Self::BadLength => f.write_str("malformed RESP length"),
+            Self::MissingLineFeed => f.write_str("CR not followed by LF"),
+            Self::TooDeep => write!(f, "aggregate nesting deeper than {MAX_DEPTH}"),
+            Self::Streamed => f.write_str("streamed RESP3 types are not supported"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Expecting a type byte.
+    Type,
+    /// Inside a simple line (`+ - : , ( # _`); `cr` once its `\r` is read.
+    Line {
+        cr: bool,
+    },
+    /// Reading the length after a length-prefixed type byte.
+    Length {
+        kind: u8,
+        cr: bool,
+    },
+    /// Skipping a payload and its `\r\n`.
+    Blob {
+        left: u64,
+    },
+    Failed(ReplyError),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Open {
+    /// Values still to read in this aggregate.
+    left: u64,
+    /// An attribute (`|`) is followed by the value it annotates, which
+    /// belongs to the parent.
+    attribute: bool,
+}
+
+/// Incremental top-level frame splitter for the server → client direction.
+#[derive(Debug)]
+pub struct ReplyFramer {
+    phase: Phase,
+    stack: Vec<Open>,
+    /// A top-level frame is partially read.
+    in_frame: bool,
+    length: [u8; 20],
+    length_len: usize,
+}
+
+impl Default for ReplyFramer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReplyFramer {
+    pub fn new() -> Self {
+        Self {
+            phase: Phase::Type,
+            stack: Vec::new(),
+            in_frame: false,
+            length: [0; 20],
+            length_len: 0,
+        }
+    }
+
+    /// True between top-level frames.
+    pub fn at_frame_start(&self) -> bool {
+        !self.in_frame
+    }
+
+    /// Consumes bytes of the current top-level frame from `input[*pos..]`.
+    /// Returns `Ok(true)` when the frame ended (with `*pos` just past it),
+    /// `Ok(false)` when the input ran out first.
+    pub fn advance(&mut self, input: &[u8], pos: &mut usize) -> Result<bool, ReplyError> {
+        loop {
+            let Some(&byte) = input.get(*pos) else {
+                if let Phase::Failed(error) = self.phase {
+                    return Err(error);
+                }
+                return Ok(false);
+            };
+            match self.phase {
+                Phase::Failed(error) => return Err(error),
+                Phase::Type => {
+                    *pos += 1;
+                    self.in_frame = true;
+                    match byte {
+                        b'+' | b'-' | b':' | b',' | b'(' | b'#' | b'_' => {
+                            self.phase = Phase::Line { cr: false };
+                        }
+                        b'$' | b'!' | b'=' | b'*' | b'%' | b'~' | b'>' | b'|' => {
+                            self.length_len = 0;
+                            self.phase = Phase::Length {
+                                kind: byte,
+                                cr: false,
+                            };
+                        }
+                        other => return self.fail(ReplyError::UnknownType(other)),
+                    }
+                }
+                Phase::Line { cr: false } => {
+                    let rest = input.get(*pos..).unwrap_or_default();
+                    match rest.iter().position(|&b| b == b'\r') {
+                        Some(i) => {
+                            *pos += i + 1;
+                            self.phase = Phase::Line { cr: true };
+                        }
+                        None => *pos = input.len(),
+                    }
+                }
+                Phase::Line { cr: true } => {
+                    *pos += 1;
+                    if byte != b'\n' {
+                        return self.fail(ReplyError::MissingLineFeed);
+                    }
+                    if self.value_done()? {
+                        return Ok(true);
+                    }
+                }
+                Phase::Length { kind, cr: false } => {
+                    *pos += 1;
+                    if byte == b'\r' {
+                        self.phase = Phase::Length { kind, cr: true };
+                    } else {
+                        let Some(slot) = self.length.get_mut(self.length_len) else {
+                            return self.fail(ReplyError::BadLength);
+                        };
+                        *slot = byte;
+                        self.length_len += 1;
+                    }
+                }
+                Phase::Length { kind, cr: true } => {
+                    *pos += 1;
+                    if byte != b'\n' {
+                        return self.fail(ReplyError::MissingLineFeed);
+                    }
+                    if self.length_done(kind)? {
+                        return Ok(true);
+                    }
+                }
+                Phase::Blob { left } => {
+                    let available = (input.len() - *pos) as u64;
+                    let take = left.min(available);
+                    *pos += take as usize;
+                    let left = left - take;
+                    if left > 0 {
+                        self.phase = Phase::Blob { left };
+                        continue;
+                    }
+                    // The payload's trailing CRLF is counted in `left`; check
+                    // its last byte only, the common corruption symptom.
+                    if input.get(*pos - 1) != Some(&b'\n') {
+                        return self.fail(ReplyError::MissingLineFeed);
+                    }
+                    if self.value_done()? {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail<T>(&mut self, error: ReplyError) -> Result<T, ReplyError> {
+        self.phase = Phase::Failed(error);
+        Err(error)
+    }
+
+    fn length_done(&mut self, kind: u8) -> Result<bool, ReplyError> {
+        let digits = self.length.get(..self.length_len).unwrap_or_default();
+        if digits == b"?" {
+            return self.fail(ReplyError::Streamed);
+        }
+        let Some(length) = super::parse_redis_int(digits) else {
+            return self.fail(ReplyError::BadLength);
+        };
+        let null_allowed = matches!(kind, b'$' | b'*');
+        if length < 0 {
+            if length == -1 && null_allowed {
+                return self.value_done();
+            }
+            return self.fail(ReplyError::BadLength);
+        }
+        let length = length as u64;
+        match kind {
+            b'$' | b'!' | b'=' => {
+                self.phase = Phase::Blob { left: length + 2 };
+                Ok(false)
+            }
+            _ => {
+                let (left, attribute) = match kind {
+                    b'%' => (length.saturating_mul(2), false),
+                    b'|' => (length.saturating_mul(2), true),
+                    _ => (length, false),
+                };
+                if left == 0 {
+                    return if attribute {
+                        self.phase = Phase::Type;
+                        Ok(false)
+                    } else {
+                        self.value_done()
+                    };
+                }
+                if self.stack.len() >= MAX_DEPTH {
+                    return self.fail(ReplyError::TooDeep);
+                }
+                self.stack.push(Open { left, attribute });
+                self.phase = Phase::Type;
+                Ok(false)
+            }
+        }
+    }
+
+    /// A value ended: count it against the enclosing aggregates. Returns
+    /// whether the top-level frame is complete.
+    fn value_done(&mut self) -> Result<bool, ReplyError> {
+        self.phase = Phase::Type;
+        loop {
+            let Some(open) = self.stack.last_mut() else {
+                self.in_frame = false;
+                return Ok(true);
+            };
+            open.left -= 1;
+            if open.left > 0 {
+                return Ok(false);
+            }
+            let attribute = open.attribute;
+            self.stack.pop();
+            if attribute {
+                // The annotated value is still to come.
+                return Ok(false);
+            }
+        }
+    }
+}
+
+/// Reads values from the start of a complete frame kept by the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameReader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> FrameReader<'a> {
+    pub fn new(frame: &'a [u8]) -> Self {
+        Self { rest: frame }
+    }
+
+    /// True when everything has been read.
+    pub fn is_done(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// Reads a type byte and the rest of its line (without CRLF).
+    pub fn line(&mut self) -> Option<(u8, &'a [u8])> {
+        let (&kind, rest) = self.rest.split_first()?;
+        let end = rest.iter().position(|&b| b == b'\r')?;
+        let line = rest.get(..end)?;
+        self.rest = rest.get(end + 2..)?;
+        Some((kind, line))
+    }
+
+    /// Reads an aggregate header of the given kind, returning its length.
+    pub fn aggregate(&mut self, kinds: &[u8]) -> Option<i64> {
+        let mut probe = *self;
+        let (kind, line) = probe.line()?;
+        if !kinds.contains(&kind) {
+            return None;
+        }
+        let length = super::parse_redis_int(line)?;
+        *self = probe;
+        Some(length)
+    }
+
+    /// Reads a bulk string; `Some(None)` for a null bulk.
+    pub fn bulk(&mut self) -> Option<Option<&'a [u8]>> {
+        let mut probe = *self;
+        let (kind, line) = probe.line()?;
+        if kind == b'_' {
+            *self = probe;
+            return Some(None);
+        }
+        if kind != b'$' {
+            return None;
+        }
+        let length = super::parse_redis_int(line)?;
+        if length == -1 {
+            *self = probe;
+            return Some(None);
+        }
+        let length = usize::try_from(length).ok()?;
+        let data = probe.rest.get(..length)?;
+        if probe.rest.get(length..length + 2)? != b"\r\n" {
+            return None;
+        }
+        self.rest = probe.rest.get(length + 2..)?;
+        Some(Some(data))
+    }
+
+    /// Reads an integer reply.
+    pub fn integer(&mut self) -> Option<i64> {
+        let mut probe = *self;
+        let (kind, line) = probe.line()?;
+        if kind != b':' {
+            return None;
+        }
+        let value = super::parse_redis_int(line)?;
+        *self = probe;
+        Some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splits `input` into top-level frames, fed in chunks of `chunk` bytes.
+    fn frames(input: &[u8], chunk: usize) -> Result<Vec<Vec<u8>>, ReplyError> {
+        let mut framer = ReplyFramer::new();
+        let mut frames = Vec::new();
+        let mut current = Vec::new();
+        for piece in input.chunks(chunk.max(1)) {
+            let mut pos = 0;
+            while pos < piece.len() {
+                let start = pos;
+                let done = framer.advance(piece, &mut pos)?;
+                current.extend_from_slice(&piece[start..pos]);
+                if done {
+                    frames.push(std::mem::take(&mut current));
+                }
+            }
+        }
+        assert!(current.is_empty() == framer.at_frame_start());
+        Ok(frames)
+    }
+
+    fn every_chunking(input: &[u8]) -> Vec<Vec<u8>> {
+        let whole = frames(input, input.len()).unwrap();
+        for chunk in [1, 2, 3, 7] {
+            assert_eq!(frames(input, chunk).unwrap(), whole, "chunk {chunk}");
+        }
+        whole
+    }
+
+    #[test]
+    fn splits_resp2_replies() {
+        let replies: &[&[u8]] = &[
+            b"+OK\r\n",
+            b"-ERR no\r\n",
+            b":42\r\n",
+            b"$3\r\nfoo\r\n",
+            b"$0\r\n\r\n",
+            b"$-1\r\n",
+            b"*-1\r\n",
+            b"*0\r\n",
+            b"*2\r\n$1\r\na\r\n*1\r\n:1\r\n",
+            b"$7\r\n\r\n+OK\r\n\r\n",
+        ];
+        let input: Vec<u8> = replies.concat();
+        let got = every_chunking(&input);
+        assert_eq!(got, replies);
+    }
+
+    #[test]
+    fn splits_resp3_replies() {
+        let replies: &[&[u8]] = &[
+            b"%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n",
+            b"~1\r\n,1.5\r\n",
+            b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+            b"_\r\n",
+            b"#t\r\n",
+            b"(123\r\n",
+            b"!3\r\nerr\r\n",
+            b"=7\r\ntxt:abc\r\n",
+            b"|1\r\n+ttl\r\n:3\r\n$2\r\nok\r\n",
+            b"%0\r\n",
+            b"|0\r\n+x\r\n",
+            b"*1\r\n|1\r\n+a\r\n+b\r\n:5\r\n",
+        ];
+        let input: Vec<u8> = replies.concat();
+        assert_eq!(every_chunking(&input), replies);
+    }
+
+    #[test]
+    fn rejects_what_is_not_resp() {
+        for bad in [
+            &b"x\r\n"[..],
+            b"+OK\rX",
+            b"$abc\r\n",
+            b"$-2\r\n",
+            b"%-1\r\n",
+            b"$?\r\n",
+            b"$3\r\nfooXY",
+            b"*123456789012345678901\r\n",
+        ] {
+            assert!(frames(bad, 100).is_err(), "{bad:?}");
+        }
+        let deep = "*1\r\n".repeat(MAX_DEPTH + 1);
+        assert_eq!(frames(deep.as_bytes(), 100), Err(ReplyError::TooDeep));
+    }
+
+    #[test]
+    fn streams_a_large_bulk() {
+        let mut input = b"$5000000\r\n".to_vec();
+        input.resize(input.len() + 5_000_000, b'x');
+        input.extend_from_slice(b"\r\n+OK\r\n");
+        let got = frames(&input, 64 * 1024).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1], b"+OK\r\n");
+    }
+
+    #[test]
+    fn reads_small_frames() {
+        let frame = b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n";
+        let mut reader = FrameReader::new(frame);
+        assert_eq!(reader.aggregate(b"*>"), Some(3));
+        assert_eq!(reader.bulk(), Some(Some(&b"subscribe"[..])));
+        assert_eq!(reader.bulk(), Some(Some(&b"ch"[..])));
+        assert_eq!(reader.integer(), Some(1));
+        assert!(reader.is_done());
+        let mut reader = FrameReader::new(b"$-1\r\n_\r\n:x\r\n");
+        assert_eq!(reader.bulk(), Some(None));
+        assert_eq!(reader.bulk(), Some(None));
+        assert_eq!(reader.integer(), None);
+        assert_eq!(FrameReader::new(b"$5\r\nab\r\n").bulk(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_chunking_is_invisible(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            chunk in 1usize..16,
+        ) {
+            let whole = frames(&input, input.len());
+            let pieces = frames(&input, chunk);
+            match (whole, pieces) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b),
+                (Err(_), Err(_)) => {}
+                (a, b) => proptest::prop_assert!(false, "{:?} vs {:?}", a, b),
+            }
+            let mut reader = FrameReader::new(&input);
+            let _ = (reader.aggregate(b"*"), reader.bulk(), reader.integer(), reader.line());
+        }
+    }
+}
