@@ -414,3 +414,190 @@ pub fn lookup_command(name: &[u8]) -> Option<&'static CommandSpec> {
 pub fn is_container(name: &[u8]) -> bool {
     lookup_command(name).is_some_and(CommandSpec::is_container)
 }
+
+/// Why [`resolve`] did not yield a runnable command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandError {
+    /// `argv` is empty. Redis ignores an empty command and sends nothing.
+    Empty,
+    /// The command name is `POST` or `Host:` (cross-protocol scripting).
+    /// Redis sends nothing and closes the connection.
+    SecurityAttack,
+    /// No such command.
+    UnknownCommand,
+    /// The command is a container and `argv[1]` is not one of its
+    /// subcommands.
+    UnknownSubcommand,
+    /// The command exists but the argument count does not fit its arity.
+    WrongArity(&'static CommandSpec),
+}
+
+impl CommandError {
+    /// Whether Redis closes the connection instead of replying.
+    pub const fn closes_connection(self) -> bool {
+        matches!(self, Self::SecurityAttack)
+    }
+}
+
+/// The part of `s` a C string function sees: everything before the first NUL.
+fn c_str(s: &[u8]) -> &[u8] {
+    match s.iter().position(|&b| b == 0) {
+        Some(nul) => s.get(..nul).unwrap_or(s),
+        None => s,
+    }
+}
+
+/// What `printf("%.*s", max, s)` prints.
+fn c_str_max(s: &[u8], max: usize) -> &[u8] {
+    let s = c_str(s);
+    s.get(..max).unwrap_or(s)
+}
+
+/// Finds the command `argv` asks for, as Redis 7.0's `processCommand` does
+/// before its authentication check:
+///
+/// 1. `POST` / `Host:` (C-string, case-insensitive) → [`CommandError::SecurityAttack`];
+/// 2. `lookupCommand`: with one argument, or when `argv[0]` is not a
+///    container, the top-level command; otherwise the subcommand `argv[1]`;
+/// 3. `commandCheckExistence` → [`CommandError::UnknownCommand`] or
+///    [`CommandError::UnknownSubcommand`];
+/// 4. `commandCheckArity` → [`CommandError::WrongArity`].
+///
+/// So `CLIENT` alone resolves to the container `client` and then fails its
+/// arity (-2); `COMMAND` alone is fine (arity -1); `CONFIG GET` fails the
+/// arity of `config|get`.
+pub fn resolve<A: AsRef<[u8]>>(argv: &[A]) -> Result<&'static CommandSpec, CommandError> {
+    let Some(first) = argv.first() else {
+        return Err(CommandError::Empty);
+    };
+    let name = first.as_ref();
+    let c_name = c_str(name);
+    if c_name.eq_ignore_ascii_case(b"host:") || c_name.eq_ignore_ascii_case(b"post") {
+        return Err(CommandError::SecurityAttack);
+    }
+    let base = lookup_command(name).ok_or(CommandError::UnknownCommand)?;
+    let spec = match argv.get(1) {
+        Some(sub) if base.is_container() => base
+            .lookup_subcommand(sub.as_ref())
+            .ok_or(CommandError::UnknownSubcommand)?,
+        _ => base,
+    };
+    if spec.arity_accepts(argv.len()) {
+        Ok(spec)
+    } else {
+        Err(CommandError::WrongArity(spec))
+    }
+}
+
+/// Appends the exact bytes Redis 7.0.15 sends for `err`, where `argv` is the
+/// command that [`resolve`] rejected. Appends nothing for
+/// [`CommandError::Empty`] and [`CommandError::SecurityAttack`], to which
+/// Redis does not reply.
+///
+/// Arguments are printed the way Redis's C format strings print them: each
+/// stops at its first NUL byte, names are cut at 128 bytes (`%.128s`), the
+/// argument list of an unknown command stops once it reaches 128 bytes, and
+/// CR and LF become spaces.
+pub fn write_error_reply<A: AsRef<[u8]>>(err: CommandError, argv: &[A], out: &mut Vec<u8>) {
+    let arg = |i: usize| argv.get(i).map_or(&[][..], |a| a.as_ref());
+    match err {
+        CommandError::Empty | CommandError::SecurityAttack => {}
+        CommandError::UnknownCommand => {
+            // "unknown command '%.128s', with args beginning with: %s", where
+            // args is built by appending "'%.*s' " while it is < 128 bytes.
+            let start = out.len();
+            out.extend_from_slice(b"-ERR unknown command '");
+            out.extend_from_slice(c_str_max(arg(0), 128));
+            out.extend_from_slice(b"', with args beginning with: ");
+            let args_start = out.len();
+            for a in argv.iter().skip(1) {
+                let used = out.len().saturating_sub(args_start);
+                if used >= 128 {
+                    break;
+                }
+                out.push(b'\'');
+                out.extend_from_slice(c_str_max(a.as_ref(), 128usize.saturating_sub(used)));
+                out.extend_from_slice(b"' ");
+            }
+            sanitize(out, start);
+            out.extend_from_slice(b"\r\n");
+        }
+        CommandError::UnknownSubcommand => {
+            // "unknown subcommand '%.128s'. Try %s HELP." with the container
+            // name as sent, upper-cased.
+            let start = out.len();
+            out.extend_from_slice(b"-ERR unknown subcommand '");
+            out.extend_from_slice(c_str_max(arg(1), 128));
+            out.extend_from_slice(b"'. Try ");
+            out.extend(c_str(arg(0)).iter().map(u8::to_ascii_uppercase));
+            out.extend_from_slice(b" HELP.");
+            sanitize(out, start);
+            out.extend_from_slice(b"\r\n");
+        }
+        CommandError::WrongArity(spec) => {
+            // rejectCommand on EXEC aborts the transaction (execCommandAbort).
+            if is_exec(spec) {
+                out.extend_from_slice(b"-EXECABORT Transaction discarded because of: ");
+            } else {
+                out.extend_from_slice(b"-ERR ");
+            }
+            out.extend_from_slice(b"wrong number of arguments for '");
+            out.extend_from_slice(spec.name.as_bytes());
+            out.extend_from_slice(b"' command\r\n");
+        }
+    }
+}
+
+/// Appends what Redis 7.0.15 sends when `spec` is refused because the client
+/// is not authenticated (`rejectCommand(c, shared.noautherr)`):
+/// `-NOAUTH Authentication required.`, except that a refused `EXEC` becomes
+/// `-EXECABORT Transaction discarded because of: NOAUTH Authentication required.`
+pub fn write_noauth_reply(spec: &CommandSpec, out: &mut Vec<u8>) {
+    if is_exec(spec) {
+        out.extend_from_slice(b"-EXECABORT Transaction discarded because of: ");
+    } else {
+        out.push(b'-');
+    }
+    out.extend_from_slice(b"NOAUTH Authentication required.\r\n");
+}
+
+/// Appends what Redis 7.0.15 sends when a [`CommandFlags::PROTECTED`]
+/// command (`DEBUG`, `MODULE LOAD|LOADEX|UNLOAD`) is refused because
+/// `enable-debug-command` / `enable-module-command` is `no` (the default),
+/// or `local` and the connection is not local. Redis makes this check after
+/// the arity check and *before* the authentication check. Appends nothing
+/// for a command that is not protected.
+pub fn write_protected_reply(spec: &CommandSpec, out: &mut Vec<u8>) {
+    if !spec.flags.contains(CommandFlags::PROTECTED) {
+        return;
+    }
+    let (command, option): (&[u8], &[u8]) = if spec.name == "debug" {
+        (b"DEBUG", b"enable-debug-command")
+    } else {
+        (b"MODULE", b"enable-module-command")
+    };
+    out.extend_from_slice(b"-ERR ");
+    out.extend_from_slice(command);
+    out.extend_from_slice(b" command not allowed. If the ");
+    out.extend_from_slice(option);
+    out.extend_from_slice(
+        b" option is set to \"local\", you can run it from a local connection, \
+          otherwise you need to set this option in the configuration file, \
+          and then restart the server.\r\n",
+    );
+}
+
+fn is_exec(spec: &CommandSpec) -> bool {
+    spec.name == "exec"
+}
+
+/// `sdsmapchars(err, "\r\n", "  ", 2)` over `out[start..]`.
+fn sanitize(out: &mut [u8], start: usize) {
+    if let Some(tail) = out.get_mut(start..) {
+        for b in tail {
+            if *b == b'\r' || *b == b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+}

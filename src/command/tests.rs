@@ -1,6 +1,21 @@
 use super::*;
 use proptest::prelude::*;
 
+fn reply<A: AsRef<[u8]>>(argv: &[A]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match resolve(argv) {
+        Err(e) => write_error_reply(e, argv, &mut out),
+        Ok(spec) => panic!("{:?} resolved to {}", bytes_list(argv), spec.name),
+    }
+    out
+}
+
+fn bytes_list<A: AsRef<[u8]>>(argv: &[A]) -> Vec<String> {
+    argv.iter()
+        .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
+        .collect()
+}
+
 fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
     COMMANDS
         .iter()
@@ -285,6 +300,263 @@ fn arity() {
     assert!(mset.arity_accepts(usize::MAX));
 }
 
+// ---------------------------------------------------------------- resolve
+
+#[test]
+fn resolve_top_level_and_subcommands() {
+    assert_eq!(resolve(&["get", "k"]).unwrap().name, "get");
+    assert_eq!(resolve(&["PING"]).unwrap().name, "ping");
+    // A container alone resolves to itself, then its arity decides.
+    assert_eq!(resolve(&["COMMAND"]).unwrap().name, "command");
+    assert_eq!(resolve(&["command", "info"]).unwrap().name, "command|info");
+    assert_eq!(
+        resolve(&["cLiEnT", "LiSt", "extra"]).unwrap().name,
+        "client|list"
+    );
+    assert_eq!(resolve(&["config", "get", "x"]).unwrap().name, "config|get");
+    // A non-container ignores argv[1] for lookup.
+    assert_eq!(resolve(&["set", "client", "kill"]).unwrap().name, "set");
+    // No-auth commands resolve like any other.
+    assert!(resolve(&["auth", "pw"]).unwrap().is_no_auth());
+    assert!(resolve(&["HELLO"]).unwrap().is_no_auth());
+    // Vec<Vec<u8>> works as well as &[&str].
+    let argv: Vec<Vec<u8>> = vec![b"get".to_vec(), b"k".to_vec()];
+    assert_eq!(resolve(&argv).unwrap().name, "get");
+}
+
+#[test]
+fn resolve_errors() {
+    let none: [&[u8]; 0] = [];
+    assert_eq!(resolve(&none), Err(CommandError::Empty));
+    assert_eq!(resolve(&["foo"]), Err(CommandError::UnknownCommand));
+    assert_eq!(
+        resolve(&["client|kill", "1"]),
+        Err(CommandError::UnknownCommand)
+    );
+    assert_eq!(
+        resolve(&["client", "nope"]),
+        Err(CommandError::UnknownSubcommand)
+    );
+    assert_eq!(
+        resolve(&["client", "list\0"]),
+        Err(CommandError::UnknownSubcommand)
+    );
+    let client = lookup_command(b"client").unwrap();
+    assert_eq!(resolve(&["CLIENT"]), Err(CommandError::WrongArity(client)));
+    let kill = client.lookup_subcommand(b"kill").unwrap();
+    assert_eq!(
+        resolve(&["client", "KILL"]),
+        Err(CommandError::WrongArity(kill))
+    );
+    for attack in [&b"POST"[..], b"post", b"Host:", b"host:\0junk", b"post\0"] {
+        let err = resolve(&[attack, b"x"]).unwrap_err();
+        assert_eq!(err, CommandError::SecurityAttack, "{attack:?}");
+        assert!(err.closes_connection());
+    }
+    for not_attack in ["posts", "host", "post:", " post"] {
+        assert_eq!(resolve(&[not_attack]), Err(CommandError::UnknownCommand));
+    }
+}
+
+// ------------------------------------------------------ exact error bytes
+
+#[test]
+fn unknown_command_bytes() {
+    assert_eq!(
+        reply(&["foo"]),
+        b"-ERR unknown command 'foo', with args beginning with: \r\n"
+    );
+    assert_eq!(
+        reply(&["FoO", "a", "b"]),
+        b"-ERR unknown command 'FoO', with args beginning with: 'a' 'b' \r\n"
+    );
+    assert_eq!(
+        reply(&["", ""]),
+        b"-ERR unknown command '', with args beginning with: '' \r\n"
+    );
+    // CR and LF become spaces, anywhere in the message.
+    assert_eq!(
+        reply(&["fo\r\no", "a\r\nb", "c\rd", "e\nf"]),
+        &b"-ERR unknown command 'fo  o', with args beginning with: 'a  b' 'c d' 'e f' \r\n"[..]
+    );
+    // C strings stop at NUL.
+    assert_eq!(
+        reply(&[&b"foo\0bar"[..], b"x\0y", b"\0z", b"tail"]),
+        &b"-ERR unknown command 'foo', with args beginning with: 'x' '' 'tail' \r\n"[..]
+    );
+    // Bytes are copied as they are.
+    assert_eq!(
+        reply(&[&b"\xc3\xa9t\xe9"[..], b"\xff\xfe\x80", b"%s'"]),
+        &b"-ERR unknown command '\xc3\xa9t\xe9', with args beginning with: '\xff\xfe\x80' '%s'' \r\n"[..]
+    );
+}
+
+#[test]
+fn unknown_command_truncation() {
+    // The name is cut at 128 bytes.
+    let name = "n".repeat(300);
+    let mut want = b"-ERR unknown command '".to_vec();
+    want.extend(std::iter::repeat_n(b'n', 128));
+    want.extend_from_slice(b"', with args beginning with: 'a' \r\n");
+    assert_eq!(reply(&[name.as_str(), "a"]), want);
+
+    // One argument longer than the budget: 128 bytes of it.
+    let long = "x".repeat(200);
+    let want = format!(
+        "-ERR unknown command 'foo', with args beginning with: '{}' \r\n",
+        "x".repeat(128)
+    );
+    assert_eq!(reply(&["foo", long.as_str()]), want.as_bytes());
+
+    // 'a*124' is 127 bytes of args, so one byte of the next one fits.
+    let a124 = "a".repeat(124);
+    let want = format!("-ERR unknown command 'foo', with args beginning with: '{a124}' 'b' \r\n");
+    assert_eq!(reply(&["foo", a124.as_str(), "bcdef"]), want.as_bytes());
+    let a123 = "a".repeat(123);
+    let want = format!("-ERR unknown command 'foo', with args beginning with: '{a123}' 'bc' \r\n");
+    assert_eq!(reply(&["foo", a123.as_str(), "bcdef"]), want.as_bytes());
+    // 'a*125' is exactly 128 bytes: nothing more is added.
+    let a125 = "a".repeat(125);
+    let want = format!("-ERR unknown command 'foo', with args beginning with: '{a125}' \r\n");
+    assert_eq!(reply(&["foo", a125.as_str(), "b"]), want.as_bytes());
+
+    // Many arguments: the list stops once it reaches 128 bytes.
+    let mut argv = vec!["foo"];
+    argv.extend(std::iter::repeat_n("abc", 50));
+    let want = format!(
+        "-ERR unknown command 'foo', with args beginning with: {}'ab' \r\n",
+        "'abc' ".repeat(21)
+    );
+    assert_eq!(reply(&argv), want.as_bytes());
+
+    // A NUL inside the budget shortens the argument, not the budget.
+    let arg = format!("ab\0{}", "c".repeat(200));
+    assert_eq!(
+        reply(&["foo", arg.as_str(), "d"]),
+        b"-ERR unknown command 'foo', with args beginning with: 'ab' 'd' \r\n"
+    );
+}
+
+#[test]
+fn unknown_subcommand_bytes() {
+    assert_eq!(
+        reply(&["client", "foo"]),
+        b"-ERR unknown subcommand 'foo'. Try CLIENT HELP.\r\n"
+    );
+    // The container name is upper-cased; the subcommand keeps its case.
+    assert_eq!(
+        reply(&["cLiEnT", "FoO", "bar"]),
+        b"-ERR unknown subcommand 'FoO'. Try CLIENT HELP.\r\n"
+    );
+    assert_eq!(
+        reply(&["client", "a\r\nb"]),
+        b"-ERR unknown subcommand 'a  b'. Try CLIENT HELP.\r\n"
+    );
+    assert_eq!(
+        reply(&[&b"client"[..], b"x\0y"]),
+        &b"-ERR unknown subcommand 'x'. Try CLIENT HELP.\r\n"[..]
+    );
+    assert_eq!(
+        reply(&["object", ""]),
+        b"-ERR unknown subcommand ''. Try OBJECT HELP.\r\n"
+    );
+    assert_eq!(
+        reply(&[&b"Command"[..], b"\xe9"]),
+        &b"-ERR unknown subcommand '\xe9'. Try COMMAND HELP.\r\n"[..]
+    );
+    let long = "x".repeat(200);
+    let want = format!(
+        "-ERR unknown subcommand '{}'. Try CONFIG HELP.\r\n",
+        "x".repeat(128)
+    );
+    assert_eq!(reply(&["config", long.as_str()]), want.as_bytes());
+}
+
+#[test]
+fn wrong_arity_bytes() {
+    assert_eq!(
+        reply(&["get"]),
+        b"-ERR wrong number of arguments for 'get' command\r\n"
+    );
+    assert_eq!(
+        reply(&["GET", "a", "b"]),
+        b"-ERR wrong number of arguments for 'get' command\r\n"
+    );
+    assert_eq!(
+        reply(&["CLIENT"]),
+        b"-ERR wrong number of arguments for 'client' command\r\n"
+    );
+    // Subcommands use the lowercase full name with '|'.
+    assert_eq!(
+        reply(&["CLIENT", "KILL"]),
+        b"-ERR wrong number of arguments for 'client|kill' command\r\n"
+    );
+    assert_eq!(
+        reply(&["config", "GET"]),
+        b"-ERR wrong number of arguments for 'config|get' command\r\n"
+    );
+    assert_eq!(
+        reply(&["command", "count", "x"]),
+        b"-ERR wrong number of arguments for 'command|count' command\r\n"
+    );
+    // No-auth commands still fail arity first.
+    assert_eq!(
+        reply(&["auth"]),
+        b"-ERR wrong number of arguments for 'auth' command\r\n"
+    );
+    // A rejected EXEC aborts the transaction, even outside MULTI.
+    assert_eq!(
+        reply(&["exec", "x"]),
+        &b"-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"[..]
+    );
+}
+
+#[test]
+fn silent_errors_write_nothing() {
+    let mut out = b"keep".to_vec();
+    write_error_reply(CommandError::Empty, &[] as &[&[u8]], &mut out);
+    write_error_reply(CommandError::SecurityAttack, &["POST"], &mut out);
+    assert_eq!(out, b"keep");
+}
+
+#[test]
+fn error_reply_appends() {
+    let mut out = b"+OK\r\n".to_vec();
+    let argv = ["foo\r\n"];
+    write_error_reply(resolve(&argv).unwrap_err(), &argv, &mut out);
+    assert_eq!(
+        out,
+        b"+OK\r\n-ERR unknown command 'foo  ', with args beginning with: \r\n"
+    );
+}
+
+#[test]
+fn noauth_and_protected_bytes() {
+    let mut out = Vec::new();
+    write_noauth_reply(lookup_command(b"get").unwrap(), &mut out);
+    assert_eq!(out, b"-NOAUTH Authentication required.\r\n");
+    out.clear();
+    write_noauth_reply(lookup_command(b"exec").unwrap(), &mut out);
+    assert_eq!(
+        out,
+        b"-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"
+    );
+    out.clear();
+    write_protected_reply(lookup_command(b"debug").unwrap(), &mut out);
+    assert_eq!(
+        out,
+        &b"-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", \
+you can run it from a local connection, otherwise you need to set this option in the \
+configuration file, and then restart the server.\r\n"[..]
+    );
+    out.clear();
+    write_protected_reply(resolve(&["module", "load", "x"]).unwrap(), &mut out);
+    assert!(out.starts_with(b"-ERR MODULE command not allowed. If the enable-module-command"));
+    out.clear();
+    write_protected_reply(resolve(&["module", "list"]).unwrap(), &mut out);
+    assert!(out.is_empty());
+}
+
 // ------------------------------------------------------------- properties
 
 fn arg_strategy() -> impl Strategy<Value = Vec<u8>> {
@@ -313,6 +585,35 @@ fn arg_strategy() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
+    #[test]
+    fn never_panics_and_replies_are_one_clean_line(
+        argv in proptest::collection::vec(arg_strategy(), 0..40)
+    ) {
+        let mut out = Vec::new();
+        match resolve(&argv) {
+            Ok(spec) => {
+                prop_assert!(spec.arity_accepts(argv.len()));
+                write_noauth_reply(spec, &mut out);
+                write_protected_reply(spec, &mut out);
+            }
+            Err(e) => {
+                write_error_reply(e, &argv, &mut out);
+                if matches!(e, CommandError::Empty | CommandError::SecurityAttack) {
+                    prop_assert!(out.is_empty());
+                    return Ok(());
+                }
+                // One error line: '-' ... CRLF, no other CR or LF, bounded size.
+                prop_assert!(out.len() < 128 + 128 + 3 + 100);
+            }
+        }
+        for line in out.split_inclusive(|&b| b == b'\n') {
+            prop_assert_eq!(line.first(), Some(&b'-'));
+            prop_assert!(line.ends_with(b"\r\n"));
+            let body = &line[..line.len() - 2];
+            prop_assert!(!body.contains(&b'\r') && !body.contains(&b'\n'));
+        }
+    }
+
     #[test]
     fn lookup_agrees_with_a_linear_scan(name in arg_strategy()) {
         let linear = COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(&name));
