@@ -557,6 +557,75 @@ configuration file, and then restart the server.\r\n"[..]
     assert!(out.is_empty());
 }
 
+// --------------------------------------------- recorded real-server replies
+
+/// `testdata/unauthenticated_replies.json` holds what a real redis-server
+/// 7.0.15 (`--requirepass`) replied to each argv sent by an unauthenticated
+/// client; `tools/verify_command_errors.py` records and re-checks it.
+#[test]
+fn matches_recorded_redis_replies() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("testdata/unauthenticated_replies.json")).unwrap();
+    let latin1 = |v: &serde_json::Value| -> Vec<u8> {
+        v.as_str()
+            .unwrap()
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap())
+            .collect()
+    };
+    let cases = fixture.as_array().unwrap();
+    assert!(cases.len() > 100);
+    let mut seen = [false; 8];
+    for case in cases {
+        let argv: Vec<Vec<u8>> = case["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(latin1)
+            .collect();
+        let want = latin1(&case["reply"]);
+        let closed = case["closed"].as_bool().unwrap();
+        let requirepass = case["requirepass"].as_bool().unwrap();
+        let shown = bytes_list(&argv);
+        let mut got = Vec::new();
+        match resolve(&argv) {
+            Err(e) => {
+                seen[match e {
+                    CommandError::Empty => 0,
+                    CommandError::SecurityAttack => 1,
+                    CommandError::UnknownCommand => 2,
+                    CommandError::UnknownSubcommand => 3,
+                    CommandError::WrongArity(_) => 4,
+                }] = true;
+                write_error_reply(e, &argv, &mut got);
+                assert_eq!(got, want, "{shown:?}");
+                assert_eq!(e.closes_connection(), closed, "{shown:?}");
+            }
+            Ok(spec) if spec.is_no_auth() => {
+                // Redis ran it; its reply is the command's own business.
+                seen[5] = true;
+                assert!(!want.starts_with(b"-ERR unknown"), "{shown:?}");
+                assert!(!want.starts_with(b"-ERR wrong number"), "{shown:?}");
+                assert!(!want.starts_with(b"-NOAUTH Authentication required."));
+            }
+            Ok(spec) if spec.flags.contains(CommandFlags::PROTECTED) => {
+                seen[6] = true;
+                write_protected_reply(spec, &mut got);
+                assert_eq!(got, want, "{shown:?}");
+                assert!(!closed);
+            }
+            Ok(spec) => {
+                seen[7] = true;
+                assert!(requirepass, "{shown:?} would have run");
+                write_noauth_reply(spec, &mut got);
+                assert_eq!(got, want, "{shown:?}");
+                assert!(!closed);
+            }
+        }
+    }
+    assert_eq!(seen, [true; 8], "every outcome is covered");
+}
+
 // ------------------------------------------------------------- properties
 
 fn arg_strategy() -> impl Strategy<Value = Vec<u8>> {
