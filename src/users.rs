@@ -1187,9 +1187,9 @@ impl UserDirectory {
     }
 
     /// Whether the default user is `nopass`, on or off: Redis then refuses
-    /// the one-argument `AUTH <password>` with "AUTH <password> called
+    /// the one-argument `AUTH <password>` with `-ERR AUTH <password> called
     /// without any password configured for the default user. Are you sure
-    /// your configuration is correct?" rather than trying it.
+    /// your configuration is correct?` rather than trying it.
     pub fn default_user_is_nopass(&self) -> bool {
         self.default_user().is_some_and(User::is_nopass)
     }
