@@ -1,0 +1,154 @@
+//! `AUTH` and `HELLO`, answered by the filter against the client-side users.
+//!
+//! These follow Redis 7.0's `authCommand` and `helloCommand` step by step,
+//! so the replies and the order of the checks are Redis's. The one
+//! difference is that a successful `HELLO` is not answered here: it is
+//! rebuilt without its `AUTH` option and sent to the server, which switches
+//! the protocol and writes the reply.
+//!
+//! Nothing here writes a credential anywhere: arguments are read, hashed by
+//! the user directory, and dropped.
+
+use super::replies;
+use crate::resp::request::Args;
+use crate::resp::{parse_redis_int, write_command};
+use crate::users::{UserDirectory, UserId};
+
+/// Who the client is, as far as the filter knows.
+#[derive(Clone, Copy, Debug)]
+pub struct Identity {
+    pub authenticated: bool,
+    pub user: Option<UserId>,
+}
+
+/// What to do with an `AUTH` or `HELLO`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answer with these bytes.
+    Reply(&'static [u8]),
+    /// Answer with these bytes (formatted).
+    ReplyOwned(Vec<u8>),
+    /// The credentials were wrong: answer `WRONGPASS` and count a failure.
+    WrongPass,
+    /// Send this command to the server instead; `authenticated` if it
+    /// carried good credentials.
+    Forward {
+        command: Vec<u8>,
+        authenticated: bool,
+    },
+}
+
+/// `AUTH [username] password`. The caller has checked the arity (at least
+/// two arguments).
+pub fn auth(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Outcome {
+    let argc = args.argc();
+    if argc > 3 {
+        return Outcome::Reply(replies::SYNTAX_ERROR);
+    }
+    let (username, password) = if argc == 2 {
+        if users.default_user_is_nopass() {
+            return Outcome::Reply(replies::AUTH_WITHOUT_PASSWORD);
+        }
+        (Some(&b"default"[..]), args.whole(1))
+    } else {
+        (args.whole(1), args.whole(2))
+    };
+    if authenticate(users, username, password, identity) {
+        Outcome::Reply(replies::OK)
+    } else {
+        Outcome::WrongPass
+    }
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
+pub fn hello(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Outcome {
+    let argc = args.argc();
+    let mut version = None;
+    let mut next = 1;
+    if argc >= 2 {
+        let Some(v) = args.whole(1).and_then(parse_redis_int) else {
+            return Outcome::Reply(replies::HELLO_BAD_VERSION);
+        };
+        if !(2..=3).contains(&v) {
+            return Outcome::Reply(replies::NOPROTO);
+        }
+        version = args.whole(1);
+        next = 2;
+    }
+    let mut names = Vec::new();
+    let mut authenticated = false;
+    let mut j = next;
+    while j < argc {
+        let more = argc - 1 - j;
+        let option = args.get(j).unwrap_or_default();
+        if option.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+            // Redis authenticates right here, before looking at the
+            // remaining options.
+            if !authenticate(users, args.whole(j + 1), args.whole(j + 2), identity) {
+                return Outcome::WrongPass;
+            }
+            authenticated = true;
+            j += 3;
+        } else if option.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+            match args.whole(j + 1) {
+                Some(name) if is_valid_client_name(name) => names.push(name),
+                _ => return Outcome::Reply(replies::BAD_CLIENT_NAME),
+            }
+            j += 2;
+        } else {
+            let mut reply = Vec::new();
+            replies::hello_syntax_error(option, &mut reply);
+            return Outcome::ReplyOwned(reply);
+        }
+    }
+    if !identity.authenticated {
+        return Outcome::Reply(replies::HELLO_NOAUTH);
+    }
+    let mut parts: Vec<&[u8]> = vec![b"HELLO"];
+    parts.extend(version);
+    for name in names {
+        parts.push(b"SETNAME");
+        parts.push(name);
+    }
+    let mut command = Vec::new();
+    write_command(&mut command, &parts);
+    Outcome::Forward {
+        command,
+        authenticated,
+    }
+}
+
+/// True when a `HELLO` must be answered here rather than sent on: it names
+/// `AUTH` somewhere (so it may carry a client credential, which must never
+/// reach the server), or an argument was too long to keep.
+pub fn hello_needs_filter(args: &Args) -> bool {
+    (1..args.argc())
+        .any(|i| !args.is_whole(i) || args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(b"AUTH")))
+}
+
+/// Redis's `clientSetName` charset: printable ASCII without spaces; the
+/// empty name clears the name.
+fn is_valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+fn authenticate(
+    users: &UserDirectory,
+    username: Option<&[u8]>,
+    password: Option<&[u8]>,
+    identity: &mut Identity,
+) -> bool {
+    // An argument too long to keep is longer than any configured name or
+    // password, so it cannot match.
+    let (Some(username), Some(password)) = (username, password) else {
+        return false;
+    };
+    match users.authenticate(username, password) {
+        Ok(user) => {
+            identity.authenticated = true;
+            identity.user = Some(user);
+            true
+        }
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,66 @@
+//! The replies the filter writes itself, byte for byte as Redis 7.0 writes
+//! them (see `acl.c` `authCommand`, `networking.c` `helloCommand` and
+//! `server.c` `processCommand`).
+
+pub const OK: &[u8] = b"+OK\r\n";
+pub const RESET: &[u8] = b"+RESET\r\n";
+pub const WRONGPASS: &[u8] = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+pub const AUTH_WITHOUT_PASSWORD: &[u8] = b"-ERR AUTH <password> called without any password \
+configured for the default user. Are you sure your configuration is correct?\r\n";
+pub const SYNTAX_ERROR: &[u8] = b"-ERR syntax error\r\n";
+pub const NOT_IN_TRANSACTION: &[u8] = b"-ERR Command not allowed inside a transaction\r\n";
+pub const HELLO_NOAUTH: &[u8] = b"-NOAUTH HELLO must be called with the client already \
+authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the \
+client and select the RESP protocol version at the same time\r\n";
+pub const HELLO_BAD_VERSION: &[u8] = b"-ERR Protocol version is not an integer or out of range\r\n";
+pub const NOPROTO: &[u8] = b"-NOPROTO unsupported protocol version\r\n";
+pub const BAD_CLIENT_NAME: &[u8] =
+    b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
+
+/// Redis's reply to a command other than (P|S)(UN)SUBSCRIBE, PING, QUIT or
+/// RESET on a RESP2 connection in subscribed mode.
+pub fn pubsub_context_error(command: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"-ERR Can't execute '");
+    out.extend_from_slice(command.as_bytes());
+    out.extend_from_slice(
+        b"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
+    );
+}
+
+/// `Syntax error in HELLO option '%s'`: the option is printed as a C string
+/// (up to a NUL) and CR/LF become spaces.
+pub fn hello_syntax_error(option: &[u8], out: &mut Vec<u8>) {
+    let end = option.iter().position(|&b| b == 0).unwrap_or(option.len());
+    let mut text = b"ERR Syntax error in HELLO option '".to_vec();
+    text.extend_from_slice(option.get(..end).unwrap_or_default());
+    text.push(b'\'');
+    crate::resp::write_error(out, &text);
+}
+
+/// The reply every client request gets once the server has refused the
+/// proxy's own credentials. `server_error` is the server's error line
+/// without its leading `-` and CRLF.
+pub fn upstream_auth_failed(server_error: &[u8], out: &mut Vec<u8>) {
+    let mut text =
+        b"ERR envoy-redis-auth: the Redis server rejected the proxy's credentials: ".to_vec();
+    text.extend_from_slice(server_error);
+    crate::resp::write_error(out, &text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_redis() {
+        let mut out = Vec::new();
+        pubsub_context_error("auth", &mut out);
+        assert_eq!(
+            out,
+            b"-ERR Can't execute 'auth': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
+        );
+        out.clear();
+        hello_syntax_error(b"FOO\r\nx\0hidden", &mut out);
+        assert_eq!(out, b"-ERR Syntax error in HELLO option 'FOO  x'\r\n");
+    }
+}
