@@ -27,8 +27,9 @@
 //!   which may hold passwords) is a JSON string, `{"inline": "…"}`,
 //!   `{"env": "NAME"}` (read through the lookup given to [`parse`]), or
 //!   `{"base64": "…"}` (standard alphabet, padded: Kubernetes Secret data).
-//! - Empty configuration bytes (or only whitespace) mean `{}`: Envoy passes
-//!   an empty configuration when none is set.
+//! - Empty configuration bytes (or only whitespace) are refused: Envoy passes
+//!   an empty configuration when none is set, and a forgotten configuration
+//!   must not silently become an open Redis. `{}` asks for that explicitly.
 //!
 //! Unknown fields, duplicate fields and wrong types are errors at every
 //! level. Error and warning texts name the field and the reason and never
@@ -198,11 +199,17 @@ impl std::error::Error for ConfigError {}
 /// Parses the plugin configuration. `env` looks environment variables up
 /// (for `{"env": "NAME"}`); it is the only way this reads the environment.
 pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed, ConfigError> {
-    let root = if json.trim_ascii().is_empty() {
-        Json::Object(Vec::new())
-    } else {
-        serde_json::from_slice::<Json>(json).map_err(json_error)?
-    };
+    // A missing configuration is more likely a mistake than a wish for an
+    // open Redis: make the operator say `{}`.
+    if json.trim_ascii().is_empty() {
+        return Err(ConfigError {
+            path: "config".to_string(),
+            reason: "the configuration is empty; write {} to run without client or server \
+                     authentication"
+                .to_string(),
+        });
+    }
+    let root = serde_json::from_slice::<Json>(json).map_err(json_error)?;
     let mut parser = Parser {
         env,
         warnings: Vec::new(),
@@ -822,8 +829,17 @@ mod tests {
     }
 
     #[test]
-    fn empty_configuration_is_an_open_redis() {
-        for json in ["", "  \n\t", "{}"] {
+    fn an_empty_configuration_is_refused() {
+        for json in ["", "  \n\t"] {
+            let error = parse(json.as_bytes(), &no_env).unwrap_err();
+            assert_eq!(error.path(), "config");
+            assert!(error.reason().contains("write {}"), "{error}");
+        }
+    }
+
+    #[test]
+    fn an_empty_object_is_an_open_redis() {
+        for json in ["{}", " {} "] {
             let parsed = parse(json.as_bytes(), &no_env).unwrap();
             assert!(parsed.warnings.is_empty());
             let config = parsed.config;
