@@ -1628,3 +1628,26 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    /// Every example under `filter-config/` must be a valid configuration.
+    #[test]
+    fn shipped_examples_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/filter-config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let json = std::fs::read(&path).unwrap();
+            let env = |name: &str| (name == "REDIS_PASSWORD").then(|| "pw".to_string());
+            let parsed = super::parse(&json, &env)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(parsed.warnings.is_empty(), "{}: {:?}", path.display(), parsed.warnings);
+            seen += 1;
+        }
+        assert!(seen >= 4);
+    }
+}
