@@ -9,7 +9,8 @@ Function-scoped (stopped after each test):
   relay_factory    relay_factory(upstream) -> RecordingRelay
   redis_plain, redis_password, redis_acl, redis_tls, redis_mtls   one server each
 Session-scoped (shared, for start-up cost or long-lived fixtures):
-  e2e_run, pki, wasm_path, session_scope, session_redis_factory, session_envoy_factory
+  e2e_run, pki, wasm_path, session_scope, session_redis_factory, session_envoy_factory,
+  null_wasm, null_wasm_rejecting (hand-made pass-through proxy-wasm modules)
 
 On a failing test, the tails of the logs of every process the test started
 (and of session processes) are attached to the report, and their paths are
@@ -81,6 +82,23 @@ def wasm_path() -> Path:
     """The release wasm. Skips (fails if E2E_REQUIRE_WASM=1) when it is
     missing or still a stub without proxy_abi_version exports."""
     return _require_wasm()
+
+
+@pytest.fixture(scope="session")
+def null_wasm(e2e_run: Run) -> Path:
+    """A do-nothing proxy-wasm module (pass-through, on_configure -> true):
+    checks the wasm filter block and wasm plumbing without our filter."""
+    p = e2e_run.dir / "null-filter.wasm"
+    p.write_bytes(harness.null_filter_wasm(configure_ok=True))
+    return p
+
+
+@pytest.fixture(scope="session")
+def null_wasm_rejecting(e2e_run: Run) -> Path:
+    """Like null_wasm, but proxy_on_configure returns false (config rejected)."""
+    p = e2e_run.dir / "null-filter-rejecting.wasm"
+    p.write_bytes(harness.null_filter_wasm(configure_ok=False))
+    return p
 
 
 @pytest.fixture(scope="session")

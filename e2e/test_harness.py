@@ -301,9 +301,29 @@ def test_scope_close_stops_everything(e2e_run):
     assert not any(harness.is_listening(p) for p in ports)
 
 
+@pytest.mark.parametrize("policy", ["FAIL_CLOSED", "FAIL_RELOAD", "FAIL_OPEN"])
+def test_wasm_filter_block_accepted_by_envoy(policy, null_wasm, redis_password, relay_factory, envoy_factory):
+    relay = relay_factory(redis_password)
+    envoy = envoy_factory(relay, plugin_config={"downstream": {"password": "x"}}, wasm_path=null_wasm,
+                          host_env={"REDIS_PASSWORD": "s"}, vm_env={"K": "V"}, failure_policy=policy)  # fmt: skip
+    payload = resp.command("AUTH", redis_password.password) + PING
+    r = raw_exchange(envoy, payload, "byte", until_replies=2)
+    assert r.data == b"+OK\r\n+PONG\r\n"
+    relay.wait_closed()
+    assert relay.to_server() == payload  # the null filter passes bytes untouched
+    assert envoy.counter("wasm.envoy_redis_auth.vm_reload_failure", default=-1) == 0
+    assert envoy.counter("wasm.wasm_vm_count") >= 2  # one VM per worker (--concurrency 2) + main
+
+
+def test_plugin_rejecting_its_config_is_reported(null_wasm_rejecting, redis_plain, envoy_rejects):
+    log = envoy_rejects(redis_plain, plugin_config={"bad": True}, wasm_path=null_wasm_rejecting)
+    assert "Failed to configure base Wasm plugin" in log
+    assert "Unable to create Wasm plugin envoy_redis_auth" in log
+
+
 def test_wasm_filter_block_shape(tmp_path):
-    """The rendered wasm filter block (validated against a real module in the
-    filter tests; here only its shape, which Envoy 1.40 accepted)."""
+    """The rendered wasm filter block, field by field (Envoy accepts it: see
+    test_wasm_filter_block_accepted_by_envoy)."""
     e = harness.Envoy(tmp_path, ("127.0.0.1", 1), plugin_config={"a": 1}, wasm_path="/x.wasm",
                       host_env={"REDIS_PASSWORD": "s"}, vm_env={"K": "V"})  # fmt: skip
     [wasm, tcp] = e.render()["static_resources"]["listeners"][0]["filter_chains"][0]["filters"]

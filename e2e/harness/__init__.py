@@ -5,6 +5,7 @@ from . import resp
 from .certs import Pki, make_pki
 from .clients import CliResult, IoredisResult, ioredis_run, redis_cli, redis_py
 from .envoy import Envoy, StartResult, UpstreamTls, wasm_filter
+from .nullwasm import null_filter_wasm
 from .paths import REPO_ROOT, RUN_ROOT, WASM_PATH, envoy_binary, wasm_problem
 from .procs import (
     HarnessError,
@@ -33,6 +34,6 @@ __all__ = [
     "RUN_ROOT", "RawResult", "RecordingRelay", "RedisServer", "RelayConn", "Run",
     "Scope", "StartResult", "StartupTimeout", "UpstreamTls", "WASM_PATH", "chunk",
     "differential", "envoy_binary", "free_port", "ioredis_run", "is_listening",
-    "make_pki", "raw_exchange", "redis_cli", "redis_py", "resp", "start_redis",
+    "make_pki", "null_filter_wasm", "raw_exchange", "redis_cli", "redis_py", "resp", "start_redis",
     "tail", "wait_until", "wasm_filter", "wasm_problem",
 ]  # fmt: skip
