@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
-import time
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -336,11 +337,7 @@ class Envoy:
 
     def validate(self) -> tuple[bool, str]:
         """`envoy --mode validate` (also loads the wasm and runs on_configure)."""
-        import subprocess
-
         self.write_config()
-        import os
-
         env = dict(os.environ)
         for k, v in self._env().items():
             if v is None:
@@ -555,7 +552,6 @@ def wait_ready(admin_port: int, listener_port: int, timeout: float = 30.0, pid: 
     """For scripts (./dev up): wait until an Envoy's admin says LIVE and its
     listener is bound, without opening a connection to the listener. With
     `pid`, fail as soon as that process is gone."""
-    import os
 
     def ready():
         if pid is not None:

@@ -12,7 +12,6 @@ TLS kinds may add a password (`password=`) or ACL users (`acl_users=`).
 
 from __future__ import annotations
 
-import socket
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,11 +221,3 @@ def start_redis(
             conf_lines=conf,
         )
     raise HarnessError(f"could not start redis after 3 attempts: {last_err}")
-
-
-def ping_raw(host: str, port: int, ssl_ctx: ssl.SSLContext | None = None, timeout: float = 2.0) -> bytes:
-    """Send one inline PING and return the first reply line (for smoke checks)."""
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        sock = ssl_ctx.wrap_socket(s, server_hostname="redis.test") if ssl_ctx else s
-        sock.sendall(b"PING\r\n")
-        return sock.recv(1024)
