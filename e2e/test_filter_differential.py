@@ -116,8 +116,10 @@ CASES = [
     ("too big inline request", b"x" * 70000),
     ("errors after replies", C("PING") + C("AUTH", "bad") + b"*1\r\n$x\r\n" + C("PING")),
     ("protocol error after auth", AUTH + C("PING") + b"*1\r\nx\r\n" + C("PING")),
-    ("cross-protocol attack", C("PING") + b"POST / HTTP/1.1\r\n" + C("PING")),
-    ("cross-protocol attack, host", b"Host: example.com\r\n"),
+    # Redis closes without a word. (It also drops replies still buffered for
+    # earlier commands, which depends on timing, so nothing precedes these.)
+    ("cross-protocol attack", b"POST / HTTP/1.1\r\nHost: redis\r\n\r\n"),
+    ("cross-protocol attack, host", b"Host: example.com\r\n" + C("PING")),
 ]
 
 CHUNKINGS = ["whole", "byte", "random"]
@@ -160,7 +162,7 @@ def exchange(endpoint, payload: bytes, chunking: str, **kw):
 def test_same_bytes_as_redis(endpoints, name, payload, chunking):
     proxied, reference = endpoints
     expected = exchange(reference, payload, chunking, idle_timeout=0.3)
-    assert expected.data, f"the reference answered nothing to {name!r}"
+    assert expected.data or expected.closed, f"the reference did nothing with {name!r}"
     if expected.closed:
         got = exchange(proxied, payload, chunking, idle_timeout=2.0)
     else:

@@ -1643,9 +1643,14 @@ mod example_tests {
             }
             let json = std::fs::read(&path).unwrap();
             let env = |name: &str| (name == "REDIS_PASSWORD").then(|| "pw".to_string());
-            let parsed = super::parse(&json, &env)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert!(parsed.warnings.is_empty(), "{}: {:?}", path.display(), parsed.warnings);
+            let parsed =
+                super::parse(&json, &env).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                parsed.warnings.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                parsed.warnings
+            );
             seen += 1;
         }
         assert!(seen >= 4);

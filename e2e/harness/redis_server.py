@@ -30,7 +30,10 @@ KINDS = ("plain", "password", "acl", "tls", "mtls")
 
 
 def _conf_quote(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A redis.conf double-quoted string (sdssplitargs escapes)."""
+    escaped = s.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return '"' + escaped + '"'
 
 
 @dataclass

@@ -728,7 +728,10 @@ impl State {
             None => out.push(input, frame),
         };
         if self.frame.kind == b'>' {
-            // RESP3 pushes are not replies to anything: never held back.
+            // RESP3 pushes are not replies to anything: never held back. A
+            // kept reply before one cannot be the re-AUTH reply either, as
+            // nothing is pushed once RESET has run.
+            self.release_stash(input, out);
             pass(out);
             return;
         }

@@ -525,3 +525,22 @@ proptest::proptest! {
         let _ = session.drain_events().count();
     }
 }
+
+#[test]
+fn pushes_before_a_reset_keep_their_place() {
+    let mut rig = Rig::new(standard());
+    rig.send(b"AUTH client-pw\r\n", 100);
+    // Client pipeline: ECHO, then RESET; the server answers the ECHO, pushes
+    // a message, then answers RESET and the proxy's AUTH and marker.
+    let step = rig.session.on_client_data(b"ECHO a\r\nRESET\r\n");
+    let mut upstream = Vec::new();
+    apply(step.verdict, b"ECHO a\r\nRESET\r\n", &mut upstream);
+    let replies = rig.server.feed(&upstream);
+    let push = b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n";
+    let echo_len = b"$1\r\na\r\n".len();
+    let mut got = Vec::new();
+    for piece in [&replies[..echo_len], &push[..], &replies[echo_len..]] {
+        apply(rig.session.on_server_data(piece).verdict, piece, &mut got);
+    }
+    assert_eq!(text(&got), format!("$1\r\na\r\n{}+RESET\r\n", text(push)));
+}
