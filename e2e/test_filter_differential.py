@@ -203,3 +203,18 @@ def test_without_downstream_same_bytes_as_passwordless_redis(open_endpoints, nam
     got = exchange(proxied, payload, chunking, until_replies=len(expected.replies), idle_timeout=2.0)
     assert normalise(got.data) == normalise(expected.data)
     assert got.closed == expected.closed
+
+
+def test_auth_on_a_subscribed_resp2_connection(endpoints):
+    # Once the server has confirmed the subscription, AUTH and HELLO get
+    # Redis's context error. (Pipelined right behind SUBSCRIBE, the filter
+    # answers before it has seen the confirmation; see the README.)
+    proxied, reference = endpoints
+    pieces = [
+        AUTH + C("SUBSCRIBE", "ctx"),
+        C("AUTH", CLIENT_PASSWORD) + C("HELLO", "3", "AUTH", "alice", "alicepw") + C("AUTH") + C("PING"),
+    ]
+    expected = raw_exchange(reference, pieces, "whole", pause=0.3, idle_timeout=0.3)
+    got = raw_exchange(proxied, pieces, "whole", pause=0.3, until_replies=len(expected.replies))
+    assert b"Can't execute 'auth'" in expected.data
+    assert got.data == expected.data
