@@ -29,6 +29,34 @@ mod tests;
 
 pub use table::{COMMANDS, REDIS_VERSION};
 
+/// Set operations shared by the bitset newtypes below.
+macro_rules! bitset_ops {
+    ($name:ident) => {
+        impl $name {
+            /// Whether every member of `other` is in `self`.
+            pub const fn contains(self, other: Self) -> bool {
+                self.0 & other.0 == other.0
+            }
+
+            /// Whether any member of `other` is in `self`.
+            pub const fn intersects(self, other: Self) -> bool {
+                self.0 & other.0 != 0
+            }
+
+            /// The union of both sets.
+            #[must_use]
+            pub const fn union(self, other: Self) -> Self {
+                Self(self.0 | other.0)
+            }
+
+            /// Whether the set is empty.
+            pub const fn is_empty(self) -> bool {
+                self.0 == 0
+            }
+        }
+    };
+}
+
 /// Command flags, as `COMMAND INFO` names them (plus the two it hides).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CommandFlags(pub u32);
@@ -81,28 +109,9 @@ impl CommandFlags {
     /// `protected` (hidden by `COMMAND INFO`): gated by
     /// `enable-debug-command` / `enable-module-command`.
     pub const PROTECTED: Self = Self(1 << 21);
-
-    /// Whether every flag in `other` is set in `self`.
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any flag in `other` is set in `self`.
-    pub const fn intersects(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// The union of both sets.
-    #[must_use]
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// Whether no flag is set.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
 }
+
+bitset_ops!(CommandFlags);
 
 /// Every flag with its `COMMAND INFO` name, in bit order.
 pub const COMMAND_FLAG_NAMES: &[(&str, CommandFlags)] = &[
@@ -189,27 +198,6 @@ impl AclCategories {
     /// Every category (what `@all` grants).
     pub const ALL: Self = Self((1 << 21) - 1);
 
-    /// Whether every category in `other` is in `self`.
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any category in `other` is in `self`.
-    pub const fn intersects(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// The union of both sets.
-    #[must_use]
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// Whether the set is empty.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
     /// The category named `name` (without the `@`), ASCII case-insensitive
     /// as in Redis (`ACLGetCommandCategoryFlagByName` uses `strcasecmp`).
     /// `all` is not a category here; callers handle `@all` themselves.
@@ -220,6 +208,8 @@ impl AclCategories {
             .map(|&(_, c)| c)
     }
 }
+
+bitset_ops!(AclCategories);
 
 /// Every ACL category with its name (without `@`), in Redis's `ACL CAT`
 /// order, which is also bit order.

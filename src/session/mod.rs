@@ -255,20 +255,8 @@ impl Session {
         let out = &mut self.client_out;
         let state = &mut self.state;
         out.begin();
-        match state.client_flow {
-            Flow::Raw => {
-                return Step {
-                    verdict: Verdict::Unchanged,
-                    close: false,
-                };
-            }
-            Flow::Closing => {
-                return Step {
-                    verdict: out.finish(input),
-                    close: false,
-                };
-            }
-            Flow::Open => {}
+        if state.client_flow != Flow::Open {
+            return settled(state.client_flow, out, input);
         }
         if !state.started {
             state.started = true;
@@ -324,20 +312,8 @@ impl Session {
         let out = &mut self.server_out;
         let state = &mut self.state;
         out.begin();
-        match state.server_flow {
-            Flow::Raw => {
-                return Step {
-                    verdict: Verdict::Unchanged,
-                    close: false,
-                };
-            }
-            Flow::Closing => {
-                return Step {
-                    verdict: out.finish(input),
-                    close: false,
-                };
-            }
-            Flow::Open => {}
+        if state.server_flow != Flow::Open {
+            return settled(state.server_flow, out, input);
         }
         if !self.framer.at_frame_start() && state.frame.keeping {
             state.frame.from = Some(0);
@@ -378,6 +354,19 @@ impl Session {
             verdict: out.finish(input),
             close,
         }
+    }
+}
+
+/// The step for a direction that is no longer parsed: a raw stream passes
+/// untouched, a closing one is dropped.
+fn settled<'a>(flow: Flow, out: &'a mut Output, input: &'a [u8]) -> Step<'a> {
+    let verdict = match flow {
+        Flow::Raw => Verdict::Unchanged,
+        Flow::Open | Flow::Closing => out.finish(input),
+    };
+    Step {
+        verdict,
+        close: false,
     }
 }
 

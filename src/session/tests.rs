@@ -68,13 +68,7 @@ impl FakeRedis {
         let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
         if !self.authenticated && !matches!(name.as_str(), "auth" | "quit") {
             if name.starts_with("era:") {
-                out.extend_from_slice(
-                    format!(
-                        "-ERR unknown command '{}', with args beginning with: \r\n",
-                        String::from_utf8_lossy(&argv[0])
-                    )
-                    .as_bytes(),
-                );
+                unknown_command(&argv[0], out);
             } else {
                 out.extend_from_slice(b"-NOAUTH Authentication required.\r\n");
             }
@@ -82,13 +76,7 @@ impl FakeRedis {
         }
         if self.in_multi && !matches!(name.as_str(), "exec" | "discard" | "multi") {
             if name.starts_with("era:") {
-                out.extend_from_slice(
-                    format!(
-                        "-ERR unknown command '{}', with args beginning with: \r\n",
-                        String::from_utf8_lossy(&argv[0])
-                    )
-                    .as_bytes(),
-                );
+                unknown_command(&argv[0], out);
             } else {
                 self.queued += 1;
                 out.extend_from_slice(b"+QUEUED\r\n");
@@ -144,16 +132,16 @@ impl FakeRedis {
                     out.extend_from_slice(b"$3\r\nbar\r\n");
                 }
             }
-            other if other.starts_with("era:") => out.extend_from_slice(
-                format!(
-                    "-ERR unknown command '{}', with args beginning with: \r\n",
-                    String::from_utf8_lossy(&argv[0])
-                )
-                .as_bytes(),
-            ),
+            other if other.starts_with("era:") => unknown_command(&argv[0], out),
             _ => out.extend_from_slice(b"+OK\r\n"),
         }
     }
+}
+
+fn unknown_command(name: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"-ERR unknown command '");
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"', with args beginning with: \r\n");
 }
 
 /// A session wired to a fake server; records both directions.
