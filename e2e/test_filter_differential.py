@@ -99,7 +99,12 @@ CASES = [
     ),
     ("multi exec", AUTH + C("MULTI") + C("ECHO", "a") + C("ECHO", "b") + C("EXEC")),
     ("multi discard", AUTH + C("MULTI") + C("PING") + C("DISCARD") + C("PING")),
-    ("resp2 subscribe", AUTH + C("SUBSCRIBE", "diff-a", "diff-b") + C("PING") + C("PING", "x") + C("UNSUBSCRIBE")),
+    # (UNSUBSCRIBE names its channels: without them the order of the replies
+    # follows the server's hash table, which differs between servers.)
+    (
+        "resp2 subscribe",
+        AUTH + C("SUBSCRIBE", "diff-a", "diff-b") + C("PING") + C("PING", "x") + C("UNSUBSCRIBE", "diff-b", "diff-a"),
+    ),
     ("resp3 subscribe", C("HELLO", "3", "AUTH", "alice", "alicepw") + C("SUBSCRIBE", "diff-c") + C("PING")),
     ("binary payload", AUTH + C("ECHO", b"\r\n+OK\r\n$-1\r\n\x00\xff")),
     ("authenticated bulk limits", AUTH + C("ECHO", "x" * 20000)),
