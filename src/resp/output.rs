@@ -17,6 +17,9 @@ pub enum Verdict<'a> {
     Replace(&'a [u8]),
 }
 
+/// Capacity above which the copy buffer is released between chunks.
+const RELEASE_ABOVE: usize = 256 * 1024;
+
 #[derive(Debug, Default)]
 pub struct Output {
     buf: Vec<u8>,
@@ -30,6 +33,11 @@ impl Output {
     pub fn begin(&mut self) {
         self.buf.clear();
         self.passthrough = Some(0);
+        // A rewritten large chunk should not pin its copy for the life of
+        // the connection.
+        if self.buf.capacity() > RELEASE_ABOVE {
+            self.buf = Vec::new();
+        }
     }
 
     /// Hands on `input[range]`. `input` must be the same chunk for every call

@@ -40,6 +40,8 @@ pub const NAME_MAX: usize = 32;
 pub const RETAINED_ARG_MAX: usize = 64 * 1024;
 /// Arguments retained per collected command.
 pub const RETAINED_ARGS_MAX: usize = 1024;
+/// Bytes retained per collected command, all arguments together.
+pub const RETAINED_TOTAL_MAX: usize = 1024 * 1024;
 
 /// A client protocol error. Redis replies with [`ProtocolError::reply`] and
 /// closes the connection.
@@ -189,6 +191,10 @@ impl Args {
         self.data.clear();
         self.spans.clear();
         self.argc = 0;
+        // Do not keep a huge command's allocation for the connection's life.
+        if self.data.capacity() > RETAINED_ARG_MAX {
+            self.data = Vec::new();
+        }
     }
 
     fn start_arg(&mut self, len: usize) {
@@ -207,7 +213,9 @@ impl Args {
             return; // past RETAINED_ARGS_MAX
         }
         if let Some(span) = self.spans.last_mut() {
-            let room = RETAINED_ARG_MAX.saturating_sub(span.kept);
+            let room = RETAINED_ARG_MAX
+                .saturating_sub(span.kept)
+                .min(RETAINED_TOTAL_MAX.saturating_sub(self.data.len()));
             let take = bytes.len().min(room);
             self.data
                 .extend_from_slice(bytes.get(..take).unwrap_or_default());
@@ -1186,6 +1194,34 @@ mod tests {
         assert_eq!(args.get(1).map(<[u8]>::len), Some(RETAINED_ARG_MAX));
         assert_eq!(args.whole(1), None);
         assert_eq!(format!("{args:?}"), "Args { argc: 2, .. }");
+    }
+
+    #[test]
+    fn a_collected_command_keeps_at_most_a_mebibyte() {
+        let big = vec![b'p'; RETAINED_ARG_MAX];
+        let mut input = b"*40\r\n$4\r\nAUTH\r\n".to_vec();
+        for _ in 1..40 {
+            input.extend_from_slice(b"$65536\r\n");
+            input.extend_from_slice(&big);
+            input.extend_from_slice(b"\r\n");
+        }
+        let mut parser = RequestParser::new();
+        let mut out = Output::default();
+        out.begin();
+        parser.begin_chunk();
+        let mut pos = 0;
+        assert!(matches!(
+            parser.next(&input, &mut pos, &mut out, true),
+            Event::Decide(_)
+        ));
+        parser.decide(&input, &mut out, Disposition::Collect);
+        let Event::Command(args) = parser.next(&input, &mut pos, &mut out, true) else {
+            panic!("expected a command");
+        };
+        assert_eq!(args.argc(), 40);
+        let kept: usize = (0..40).filter_map(|i| args.get(i)).map(<[u8]>::len).sum();
+        assert!(kept <= RETAINED_TOTAL_MAX, "{kept}");
+        assert!(args.is_whole(1) && !args.is_whole(39));
     }
 
     #[test]
