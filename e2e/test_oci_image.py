@@ -283,6 +283,16 @@ def test_layout_holds_both_variants_as_istio_reads_them(wasm_path: Path, scope):
     assert sha(spec) == info["images"]["spec"]["digest"]
     check_spec(spec, layout.get_blob, wasm)
 
+    # A second, independent reader of the layer: GNU tar and gzip.
+    (layer_desc,) = json.loads(compat)["layers"]
+    layer = layout.path / "blobs" / "sha256" / layer_desc["digest"].split(":", 1)[1]
+    listing = subprocess.run(["tar", "--numeric-owner", "--full-time", "-tvzf", str(layer)],
+                             capture_output=True, text=True, check=True)
+    assert listing.stdout.split() == ["-rw-r--r--", "0/0", str(len(wasm)), "1970-01-01", "00:00:00", "plugin.wasm"]
+    assert listing.stderr == ""
+    extracted = subprocess.run(["tar", "-xzOf", str(layer), "plugin.wasm"], capture_output=True, check=True)
+    assert extracted.stdout == wasm
+
 
 def test_push_and_pull_back_through_a_real_registry(wasm_path: Path, scope, registry_factory):
     reg = registry_factory()

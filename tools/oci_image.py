@@ -14,10 +14,12 @@ Two images are written into one OCI image layout (target/oci/envoy-redis-auth/):
           wasm (application/vnd.module.wasm.content.layer.v1+wasm). Istio
           requires exactly these two layers for this variant.
 
-Reproducible: the bytes depend on the wasm's bytes only. The tar entry has
-mtime 0, uid/gid 0, no user/group names, mode 0644; the gzip stream has no
-timestamp, no file name and a fixed OS byte; every JSON document is written
-with sorted keys and no whitespace, with `created` 1970-01-01T00:00:00Z.
+Reproducible: the bytes depend on the wasm's bytes only (and zlib's deflate).
+The tar and the gzip framing are written by hand, not by tarfile/gzip, whose
+headers vary between Python releases: the tar entry has mtime 0, uid/gid 0,
+no user/group names, mode 0644; the gzip stream has no timestamp, no file
+name and a fixed OS byte. Every JSON document is written with sorted keys and
+no whitespace, with `created` 1970-01-01T00:00:00Z.
 
 Pushing uses `skopeo copy --preserve-digests oci:<layout>:<ref> docker://<dest>`
 and fails if the registry reports a different digest than the one built.
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import re
@@ -37,7 +38,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tarfile
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -84,20 +84,48 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _octal(value: int, width: int) -> bytes:
+    """A ustar numeric field: zero-padded octal digits and a NUL."""
+    digits = f"{value:o}".encode()
+    if len(digits) > width - 1:
+        raise OciError(f"{value} does not fit a {width}-byte tar field")
+    return digits.rjust(width - 1, b"0") + b"\0"
+
+
 def deterministic_tar(name: str, data: bytes) -> bytes:
-    """A ustar archive holding one regular file, with no trace of the host:
-    mtime 0, uid/gid 0, empty user/group names, mode 0644."""
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    """A POSIX ustar archive holding one regular file, written by hand so that
+    no byte depends on the host or the Python version (tarfile's headers
+    changed between releases): mtime 0, uid/gid 0, empty user and group names,
+    mode 0644, then the end-of-archive marker (two zero blocks)."""
+    raw_name = name.encode()
+    if len(raw_name) > 100:
+        raise OciError(f"tar entry name too long: {name!r}")
+    header = b"".join(
+        [
+            raw_name.ljust(100, b"\0"),  # name
+            _octal(0o644, 8),  # mode
+            _octal(0, 8),  # uid
+            _octal(0, 8),  # gid
+            _octal(len(data), 12),  # size
+            _octal(0, 12),  # mtime
+            b" " * 8,  # chksum, while summing
+            b"0",  # typeflag: regular file
+            b"\0" * 100,  # linkname
+            b"ustar\0",  # magic
+            b"00",  # version
+            b"\0" * 32,  # uname
+            b"\0" * 32,  # gname
+            _octal(0, 8),  # devmajor
+            _octal(0, 8),  # devminor
+            b"\0" * 155,  # prefix
+            b"\0" * 12,  # pad to 512
+        ]
+    )
+    assert len(header) == 512
+    chksum = f"{sum(header):06o}".encode() + b"\0 "
+    header = header[:148] + chksum + header[156:]
+    padding = b"\0" * (-len(data) % 512)
+    return header + data + padding + b"\0" * 1024
 
 
 def deterministic_gzip(data: bytes) -> bytes:
