@@ -7,6 +7,7 @@ Function-scoped (stopped after each test):
   envoy_try_start  envoy_try_start(upstream, **kw) -> (Envoy, StartResult)
   envoy_rejects    envoy_rejects(upstream, **kw) -> log text (asserts Envoy refused the config)
   relay_factory    relay_factory(upstream) -> RecordingRelay
+  registry_factory registry_factory(name="registry") -> Registry (docker-registry on loopback)
   redis_plain, redis_password, redis_acl, redis_tls, redis_mtls   one server each
 Session-scoped (shared, for start-up cost or long-lived fixtures):
   e2e_run, pki, wasm_path, session_scope, session_redis_factory, session_envoy_factory,
@@ -28,8 +29,10 @@ import pytest
 import harness
 from harness import Run, Scope
 from harness.paths import WASM_PATH, envoy_binary, wasm_problem
+from harness.registry import Registry, start_registry
 
 _SCOPE_KEY = pytest.StashKey[Scope]()
+_REGISTRIES_KEY = pytest.StashKey[list[Registry]]()
 _session: dict[str, object] = {}
 
 
@@ -177,6 +180,21 @@ def relay_factory(scope: Scope):
 
 
 @pytest.fixture
+def registry_factory(scope: Scope, request):
+    """registry_factory(name="registry") -> Registry: Debian's docker-registry
+    on a free loopback port (plain HTTP, no auth), storage in the scope's
+    directory; ready, stopped at the end of the test."""
+
+    def make(name: str = "registry") -> Registry:
+        reg = start_registry(scope.dir, name=name)
+        scope.closers.append(reg.stop)
+        request.node.stash.setdefault(_REGISTRIES_KEY, []).append(reg)
+        return reg
+
+    return make
+
+
+@pytest.fixture
 def redis_plain(scope: Scope) -> harness.RedisServer:
     return scope.redis("plain")
 
@@ -248,6 +266,10 @@ def pytest_runtest_makereport(item, call):
         for title, text in _describe(s, 50):
             rep.sections.append((title, text))
         files += s.log_files()
+    for reg in item.stash.get(_REGISTRIES_KEY, []):
+        state = "running" if reg.alive else f"exited with {reg.proc.returncode}"
+        rep.sections.append((f"{reg.name} log tail ({state}): {reg.log_path}", reg.proc.log_tail(30)))
+        files.append(reg.log_path)
     sess = _session.get("scope")
     if isinstance(sess, Scope) and sess.procs():
         for title, text in _describe(sess, 20):

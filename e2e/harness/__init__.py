@@ -25,15 +25,18 @@ from .redis_server import (
     RedisServer,
     start_redis,
 )
+from .registry import Registry, RegistryClient, start_registry
 from .relay import RecordingRelay, RelayConn
 from .scope import Run, Scope
 
 __all__ = [
     "ACL_PASSWORD", "ACL_USER", "DEFAULT_SERVER_PASSWORD", "CliResult", "Envoy",
     "HarnessError", "IoredisResult", "Pki", "Proc", "ProcessDied", "REPO_ROOT",
-    "RUN_ROOT", "RawResult", "RecordingRelay", "RedisServer", "RelayConn", "Run",
+    "RUN_ROOT", "RawResult", "RecordingRelay", "RedisServer", "Registry", "RegistryClient",
+    "RelayConn", "Run",
     "Scope", "StartResult", "StartupTimeout", "UpstreamTls", "WASM_PATH", "chunk",
     "differential", "envoy_binary", "free_port", "ioredis_run", "is_listening",
     "make_pki", "null_filter_wasm", "raw_exchange", "redis_cli", "redis_py", "resp", "start_redis",
+    "start_registry",
     "tail", "wait_until", "wasm_filter", "wasm_problem",
 ]  # fmt: skip
