@@ -202,7 +202,7 @@ def _path(loc) -> str:
 
 def istio_rules(doc: dict) -> list[str]:
     """Rules of Istio's CRDs (CEL `x-kubernetes-validations`) and of its
-    validation webhook that the generated models do not carry, for the
+    validation webhook that the JSON schemas do not carry, for the
     kinds and fields our manifests use."""
     errors: list[str] = []
     kind, spec = doc.get("kind"), doc.get("spec") or {}
