@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# End-to-end on a real cluster: kind + Istio + envoy-redis-auth as a
+# WasmPlugin on the client's sidecar, checked against the seed's session.
+#
+#   e2e/kind/run.sh            run, then delete what it created
+#   KEEP=1 e2e/kind/run.sh     keep the cluster and the registry afterwards
+#
+# Needs: docker (running), kind, kubectl, curl, tar, sha256sum or shasum, and
+# what ./dev build needs (Rust). Downloads istioctl (checksum-verified) into
+# .e2e-run/kind/. Every manifest it applies is a file of istio/ or e2e/kind/,
+# validated offline by e2e/test_istio_manifests.py.
+#
+# Settings (environment):
+#   CLUSTER           kind cluster name (default envoy-redis-auth); reused if it exists
+#   KIND_NODE_IMAGE   node image (default kindest/node:v1.31.2: Kubernetes 1.31,
+#                     supported by Istio 1.24 and the version the manifests are
+#                     validated against)
+#   ISTIO_VERSION     default 1.24.2 (the version of istio/schemas/)
+#   ISTIOCTL_SHA256   expected sha256 of the istioctl archive for this platform;
+#                     if unset, the checksum Istio publishes next to the
+#                     archive is used (and printed, to pin it)
+#   REGISTRY_PORT     host port of the registry, on 127.0.0.1 (default 5001)
+#   KEEP=1            do not delete the cluster and the registry on exit
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+CLUSTER="${CLUSTER:-envoy-redis-auth}"
+KIND_NODE_IMAGE="${KIND_NODE_IMAGE:-kindest/node:v1.31.2}"
+ISTIO_VERSION="${ISTIO_VERSION:-1.24.2}"
+ISTIOCTL_SHA256="${ISTIOCTL_SHA256:-}"
+REGISTRY_PORT="${REGISTRY_PORT:-5001}"
+KEEP="${KEEP:-0}"
+
+# These two must match the url in e2e/kind/wasmplugin.yaml
+# (oci://kind-registry:5000/envoy-redis-auth:e2e).
+REGISTRY_NAME="kind-registry"
+IMAGE="envoy-redis-auth:e2e"
+REGISTRY_IMAGE="docker.io/library/registry:2.8.3"
+
+NS="redis"
+KCTX="kind-${CLUSTER}"
+CACHE="$ROOT/.e2e-run/kind"
+WORK="$(mktemp -d)"
+# The demo's credentials: istio/redis-secret.yaml (server) and the digests in
+# the WasmPlugin (client users).
+SERVER_PASSWORD="testredis"
+CLIENT_PASSWORD='testredis123!'
+WRONGPASS="WRONGPASS invalid username-password pair or user is disabled."
+
+# Applied in this order (namespace first, the WasmPlugin last).
+MANIFESTS=(
+  istio/namespace.yaml
+  istio/redis-secret.yaml
+  istio/redis-server.yaml
+  istio/redis-client.yaml
+  e2e/kind/intruder.yaml
+  istio/security.yaml
+  istio/destinationrule.yaml
+)
+WASMPLUGIN=e2e/kind/wasmplugin.yaml
+
+created_cluster=0
+created_registry=0
+
+step() { printf '\n==> %s\n' "$*"; }
+ok() { printf '    ok: %s\n' "$*"; }
+die() {
+  printf '\nERROR: %s\n' "$*" >&2
+  exit 1
+}
+k() { kubectl --context "$KCTX" "$@"; }
+
+diagnostics() {
+  printf '\n==> diagnostics\n' >&2
+  k get pods -A -o wide >&2 || true
+  k -n "$NS" get wasmplugins,destinationrules,peerauthentications,authorizationpolicies >&2 || true
+  printf -- '---- istio-proxy of redis-client (last 60 lines) ----\n' >&2
+  k -n "$NS" logs deploy/redis-client -c istio-proxy --tail=60 >&2 || true
+}
+
+cleanup() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+    diagnostics
+  fi
+  if [ "$KEEP" = "1" ]; then
+    printf '\nKEEP=1: keeping cluster %s (kubectl --context %s) and registry %s\n' "$CLUSTER" "$KCTX" "$REGISTRY_NAME"
+  else
+    if [ "$created_cluster" -eq 1 ]; then
+      step "cleanup: deleting kind cluster $CLUSTER"
+      kind delete cluster --name "$CLUSTER" || true
+    fi
+    if [ "$created_registry" -eq 1 ]; then
+      step "cleanup: removing registry container $REGISTRY_NAME"
+      docker rm -f "$REGISTRY_NAME" >/dev/null || true
+    fi
+  fi
+  rm -rf "$WORK"
+  if [ "$rc" -eq 0 ]; then
+    printf '\nPASSED: kind end-to-end\n'
+  else
+    printf '\nFAILED: kind end-to-end (exit status %s)\n' "$rc" >&2
+  fi
+}
+trap cleanup EXIT
+
+# expect DESCRIPTION EXPECTED ACTUAL
+expect() {
+  if [ "$2" != "$3" ]; then
+    printf '    expected: %s\n    got:      %s\n' "$2" "$3" >&2
+    die "$1"
+  fi
+  ok "$1"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds.
+wait_for() {
+  local deadline=$((SECONDS + $1)) what="$2"
+  shift 2
+  until "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      die "timed out waiting for: $what"
+    fi
+    sleep 3
+  done
+  ok "$what"
+}
+
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1" | cut -d' ' -f1
+  else
+    shasum -a 256 "$1" | cut -d' ' -f1
+  fi
+}
+
+# redis-cli in a pod of the namespace, against the Redis Service (through
+# that pod's sidecar). Prints the replies, one per line (no tty: no
+# "(error)" prefixes).
+cli_in() { # cli_in DEPLOYMENT ARGS...
+  local deploy="$1"
+  shift
+  k -n "$NS" exec "deploy/$deploy" -c "$deploy" -- redis-cli -h redis-single --no-auth-warning "$@"
+}
+client() { cli_in redis-client "$@"; }
+# The same, with commands on stdin (one connection for all of them).
+client_session() {
+  k -n "$NS" exec -i deploy/redis-client -c redis-client -- redis-cli -h redis-single --no-auth-warning
+}
+
+# ---------------------------------------------------------------- preflight
+
+step "preflight: tools"
+for tool in docker kind kubectl curl tar; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
+done
+command -v sha256sum >/dev/null 2>&1 || command -v shasum >/dev/null 2>&1 || die "sha256sum or shasum needed"
+docker info >/dev/null 2>&1 || die "docker is not running (or not reachable by this user)"
+[ -x tools/oci-image.sh ] || die "tools/oci-image.sh not found or not executable"
+ok "docker, kind, kubectl, curl, tar"
+
+step "preflight: offline validation of the manifests (e2e/test_istio_manifests.py)"
+if python3 -c 'import pytest, yaml, jsonschema, kubernetes_validate' 2>/dev/null; then
+  python3 e2e/test_istio_manifests.py "${MANIFESTS[@]}" "$WASMPLUGIN" || die "the manifests do not validate"
+  ok "manifests valid"
+else
+  echo "    WARNING: skipped: Python packages missing (./dev setup installs them); CI validates the manifests"
+fi
+
+# ---------------------------------------------------------------- build
+
+step "build: the wasm filter (./dev build)"
+./dev build
+
+# ---------------------------------------------------------------- registry + cluster
+
+step "registry: $REGISTRY_NAME on 127.0.0.1:$REGISTRY_PORT"
+if [ "$(docker inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)" = "true" ]; then
+  ok "reusing the running container $REGISTRY_NAME"
+else
+  docker rm -f "$REGISTRY_NAME" >/dev/null 2>&1 || true
+  docker run -d --restart=always --name "$REGISTRY_NAME" \
+    -p "127.0.0.1:${REGISTRY_PORT}:5000" "$REGISTRY_IMAGE" >/dev/null
+  created_registry=1
+  ok "started $REGISTRY_IMAGE"
+fi
+
+step "kind: cluster $CLUSTER ($KIND_NODE_IMAGE)"
+if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+  ok "reusing the existing cluster $CLUSTER"
+else
+  created_cluster=1
+  kind create cluster --name "$CLUSTER" --image "$KIND_NODE_IMAGE" --wait 180s
+fi
+k cluster-info >/dev/null || die "cannot reach cluster $CLUSTER with context $KCTX"
+
+step "registry: connecting $REGISTRY_NAME to the docker network 'kind'"
+# On that network the sidecars reach it as kind-registry:5000 (kind's nodes
+# forward pod DNS queries to Docker's DNS, which knows container names).
+if [ "$(docker inspect -f '{{json .NetworkSettings.Networks.kind}}' "$REGISTRY_NAME")" = "null" ]; then
+  docker network connect kind "$REGISTRY_NAME"
+fi
+ok "connected"
+
+# ---------------------------------------------------------------- Istio
+
+step "istioctl $ISTIO_VERSION: download and verify"
+case "$(uname -s)" in
+  Linux) os=linux ;;
+  Darwin) os=osx ;;
+  *) die "unsupported OS $(uname -s)" ;;
+esac
+case "$(uname -m)" in
+  x86_64 | amd64) arch=amd64 ;;
+  arm64 | aarch64) arch=arm64 ;;
+  *) die "unsupported architecture $(uname -m)" ;;
+esac
+if [ "$os" = osx ] && [ "$arch" = amd64 ]; then
+  archive="istioctl-${ISTIO_VERSION}-osx.tar.gz"
+else
+  archive="istioctl-${ISTIO_VERSION}-${os}-${arch}.tar.gz"
+fi
+url="https://github.com/istio/istio/releases/download/${ISTIO_VERSION}/${archive}"
+ISTIOCTL="$CACHE/istioctl-${ISTIO_VERSION}-${os}-${arch}"
+if [ -x "$ISTIOCTL" ]; then
+  ok "cached: $ISTIOCTL"
+else
+  mkdir -p "$CACHE"
+  curl -fsSL --retry 3 -o "$WORK/$archive" "$url" || die "download failed: $url"
+  if [ -z "$ISTIOCTL_SHA256" ]; then
+    curl -fsSL --retry 3 -o "$WORK/$archive.sha256" "$url.sha256" || die "download failed: $url.sha256"
+    ISTIOCTL_SHA256="$(cut -d' ' -f1 <"$WORK/$archive.sha256")"
+    echo "    checksum published with the release: $ISTIOCTL_SHA256"
+    echo "    (pin it with ISTIOCTL_SHA256=$ISTIOCTL_SHA256)"
+  fi
+  actual="$(sha256_of "$WORK/$archive")"
+  expect "sha256 of $archive" "$ISTIOCTL_SHA256" "$actual"
+  tar -xzf "$WORK/$archive" -C "$WORK" istioctl
+  install -m 0755 "$WORK/istioctl" "$ISTIOCTL"
+fi
+"$ISTIOCTL" version --remote=false
+
+step "istio: install (profile minimal; sidecars may pull from $REGISTRY_NAME:5000 over plain http)"
+"$ISTIOCTL" --context "$KCTX" install -y \
+  --set profile=minimal \
+  --set "meshConfig.defaultConfig.proxyMetadata.WASM_INSECURE_REGISTRIES=${REGISTRY_NAME}:5000"
+k -n istio-system rollout status deploy/istiod --timeout=180s
+
+# ---------------------------------------------------------------- image
+
+step "image: tools/oci-image.sh --push localhost:$REGISTRY_PORT/$IMAGE"
+tools/oci-image.sh --push "localhost:${REGISTRY_PORT}/${IMAGE}"
+tags="$(curl -fsS "http://127.0.0.1:${REGISTRY_PORT}/v2/${IMAGE%%:*}/tags/list")" || die "registry does not answer"
+case "$tags" in
+  *"\"${IMAGE##*:}\""*) ok "registry has $IMAGE" ;;
+  *) die "registry has no $IMAGE: $tags" ;;
+esac
+
+# ---------------------------------------------------------------- workloads
+
+step "manifests: ${MANIFESTS[*]}"
+# A WasmPlugin left by a KEEP=1 run would change the baseline below.
+if k get namespace "$NS" >/dev/null 2>&1; then
+  k delete -f "$WASMPLUGIN" --ignore-not-found
+fi
+for manifest in "${MANIFESTS[@]}"; do
+  k apply -f "$manifest"
+done
+for deploy in redis-single redis-client intruder; do
+  k -n "$NS" rollout status "deploy/$deploy" --timeout=240s
+done
+containers="$(k -n "$NS" get pods -l app=redis-client -o jsonpath='{.items[*].spec.containers[*].name}')"
+case " $containers " in
+  *" istio-proxy "*) ok "redis-client has a sidecar ($containers)" ;;
+  *) die "redis-client has no istio-proxy sidecar: $containers" ;;
+esac
+
+step "baseline, no filter yet: the client reaches Redis with the SERVER password"
+baseline() { [ "$(client AUTH "$SERVER_PASSWORD" 2>/dev/null)" = "OK" ]; }
+wait_for 120 "AUTH <server password> -> OK (straight to Redis, through Istio mTLS)" baseline
+
+step "AuthorizationPolicy: another ServiceAccount is refused before Redis"
+intruder_out=""
+intruder_rc=0
+intruder_out="$(cli_in intruder PING 2>&1)" || intruder_rc=$?
+case "$intruder_out" in
+  *PONG* | *NOAUTH*) die "the intruder reached Redis: $intruder_out" ;;
+esac
+[ "$intruder_rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $intruder_out"
+ok "intruder's connection closed (redis-cli: ${intruder_out//$'\n'/ })"
+
+# ---------------------------------------------------------------- the filter
+
+step "WasmPlugin: $WASMPLUGIN"
+k apply -f "$WASMPLUGIN"
+filtered() { [ "$(client AUTH "$CLIENT_PASSWORD" 2>/dev/null)" = "OK" ]; }
+wait_for 240 "the filter is in the client's sidecar (AUTH <client password> -> OK)" filtered
+
+step "seed session through the filter"
+expect "AUTH testredis (the server's password) -> WRONGPASS" "$WRONGPASS" "$(client AUTH "$SERVER_PASSWORD")"
+expect "AUTH testredis123! -> OK" "OK" "$(client AUTH "$CLIENT_PASSWORD")"
+session="$(printf 'AUTH %s\nAUTH %s\nSET foo bar\nGET foo\n' "$SERVER_PASSWORD" "$CLIENT_PASSWORD" | client_session)"
+expect "one connection: WRONGPASS, OK, SET OK, GET bar" \
+  "$(printf '%s\nOK\nOK\nbar' "$WRONGPASS")" "$(printf '%s\n' "$session" | sed '/^$/d')"
+expect "no AUTH -> NOAUTH" "NOAUTH Authentication required." "$(client GET foo)"
+expect "ACL user alice (AUTH alice alicepw) -> GET foo" "bar" "$(client --user alice --pass alicepw GET foo)"
+expect "SET/GET a second key" "OK" "$(client -a "$CLIENT_PASSWORD" SET seed 000)"
+expect "GET it back" "000" "$(client -a "$CLIENT_PASSWORD" GET seed)"
+
+step "secrets: the server password is in the sidecar only"
+app_env="$(k -n "$NS" exec deploy/redis-client -c redis-client -- env)"
+case "$app_env" in
+  *REDIS_PASSWORD* | *"$SERVER_PASSWORD"*) die "the app container's environment holds the server password" ;;
+esac
+ok "the app container's environment has neither REDIS_PASSWORD nor the password"
+app_spec="$(k -n "$NS" get deploy/redis-client -o jsonpath='{.spec.template.spec.containers[?(@.name=="redis-client")]}')"
+case "$app_spec" in
+  *secretKeyRef* | *redis-server-auth*) die "the app container refers to the server Secret" ;;
+esac
+ok "the app container does not refer to the Secret"
+[ "$(k -n "$NS" exec deploy/redis-client -c istio-proxy -- printenv REDIS_PASSWORD)" = "$SERVER_PASSWORD" ] ||
+  die "the sidecar's REDIS_PASSWORD is not the server password"
+ok "the sidecar's REDIS_PASSWORD is the server password"
+k -n "$NS" exec deploy/redis-client -c istio-proxy -- pilot-agent request GET config_dump >"$WORK/config_dump.json"
+grep -q 'filters.network.wasm.v3.Wasm' "$WORK/config_dump.json" || die "no wasm network filter in the sidecar's config_dump"
+if grep -q "$SERVER_PASSWORD" "$WORK/config_dump.json"; then
+  die "a password (testredis...) appears in the sidecar's config_dump, which the app can read on localhost:15000"
+fi
+ok "the sidecar's config_dump (readable by the app on localhost:15000) has no password in it"

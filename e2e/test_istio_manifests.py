@@ -1,0 +1,791 @@
+"""Offline checks of the Kubernetes and Istio manifests we ship.
+
+Every YAML document under istio/ and e2e/kind/, and every YAML block with an
+`apiVersion` in README.md and docs/*.md, is:
+
+1. validated against the schemas, strictly (unknown fields, wrong types and
+   wrong enum values are errors, as `kubectl apply` with its default
+   `--validate=strict` makes them):
+   - Kubernetes objects with kubernetes-validate (JSON schemas of Kubernetes
+     KUBERNETES_VERSION, its `-strict` variant);
+   - Istio objects with the `jsonschema` package against the JSON schemas in
+     istio/schemas/ (Istio ISTIO_VERSION's CRD schemas, made strict; see
+     istio/schemas/generate.py for where they come from), plus the few rules
+     of Istio's CRDs (CEL) and validation webhook that the schemas do not
+     carry, for the fields we use (`istio_rules`);
+   - YAML itself: duplicate keys are errors (kubectl refuses them too);
+2. checked against our own rules (`policy_*` tests): FAIL_CLOSE, CLIENT on
+   explicit ports, no plaintext secret in a WasmPlugin, the server password
+   reaching the sidecar only, variants staying in step, and so on;
+3. for each WasmPlugin: its `pluginConfig` is given to the real filter in a
+   real Envoy, the way Istio hands it over (JSON string, `vmConfig.env` as
+   `host_env_keys`/`key_values`, FAIL_CLOSE as FAIL_CLOSED), in front of a
+   real Redis with the demo's server password, and the seed's session must
+   come out: `AUTH testredis` -> WRONGPASS, `AUTH testredis123!` -> OK.
+
+Negative tests prove that the validation rejects broken manifests.
+
+Run all but the Envoy part (no wasm needed):
+    python -m pytest e2e/test_istio_manifests.py -k "not filter"
+or validate files from the command line:
+    python3 e2e/test_istio_manifests.py istio/wasmplugin.yaml ...
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST_DIRS = [ROOT / "istio", ROOT / "e2e" / "kind"]
+DOCS_DIR = ROOT / "docs"
+RUN_SH = ROOT / "e2e" / "kind" / "run.sh"
+
+# The versions the manifests are validated against. e2e/kind/run.sh installs
+# the same Istio and a kind node of the same Kubernetes minor version.
+ISTIO_VERSION = "1.24.2"  # istio/schemas/*.json
+KUBERNETES_VERSION = "1.31.0"  # kubernetes-validate==1.37.0 ships 1.25 .. 1.37
+ISTIO_SCHEMAS = ROOT / "istio" / "schemas"
+
+REQUIRED_PACKAGES = "kubernetes-validate==1.37.0 and jsonschema==4.26.0 (with their pinned dependencies)"
+
+# The demo's credentials (istio/redis-secret.yaml and the digests in the
+# WasmPlugins): the server password, and the client password the app uses.
+SERVER_PASSWORD = "testredis"
+CLIENT_PASSWORD = "testredis123!"
+# Values for the sidecar environment variables (vmConfig.env valueFrom: HOST)
+# the WasmPlugins may read, when the filter is started here.
+HOST_ENV_VALUES = {
+    "REDIS_PASSWORD": SERVER_PASSWORD,
+    "REDIS_USERNAME": "default",
+    "REDIS_CLIENT_PASSWORD": CLIENT_PASSWORD,
+}
+# Kinds we know are not validated here: Aeraki's CRDs, shown in the migration
+# guide as the "before".
+FOREIGN_API_GROUPS = {"redis.aeraki.io"}
+
+
+# ---------------------------------------------------------------- loading
+
+
+class DuplicateKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (PyYAML
+    keeps the last one silently; kubectl refuses the document)."""
+
+
+def _construct_mapping(loader: DuplicateKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+DuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_documents(text: str) -> list[Any]:
+    """All non-empty YAML documents of `text` (duplicate keys are errors)."""
+    return [d for d in yaml.load_all(text, Loader=DuplicateKeyLoader) if d is not None]
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One YAML document and where it comes from."""
+
+    source: str  # repo-relative path, with "#block N" for docs blocks
+    index: int  # position among the documents of that source
+    body: Any
+
+    @property
+    def id(self) -> str:
+        kind = self.body.get("kind", "?") if isinstance(self.body, dict) else "?"
+        name = (self.body.get("metadata") or {}).get("name", "?") if isinstance(self.body, dict) else "?"
+        return f"{self.source}[{self.index}]:{kind}/{name}"
+
+    @property
+    def directory(self) -> str:
+        return str(Path(self.source.split("#")[0]).parent)
+
+
+def manifest_files() -> list[Path]:
+    files: list[Path] = []
+    for d in MANIFEST_DIRS:
+        files += sorted(p for p in d.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return files
+
+
+def markdown_yaml_blocks(path: Path) -> Iterator[tuple[int, str]]:
+    """(block number, text) of the ```yaml blocks of a Markdown file."""
+    text = path.read_text()
+    for n, m in enumerate(re.finditer(r"^```ya?ml[^\n]*\n(.*?)^```", text, re.M | re.S)):
+        yield n, m.group(1)
+
+
+def all_docs() -> list[Doc]:
+    docs: list[Doc] = []
+    for path in manifest_files():
+        rel = str(path.relative_to(ROOT))
+        docs += [Doc(rel, i, d) for i, d in enumerate(load_documents(path.read_text()))]
+    markdown = [ROOT / "README.md", *(sorted(DOCS_DIR.glob("*.md")) if DOCS_DIR.is_dir() else [])]
+    for path in markdown:
+        rel = str(path.relative_to(ROOT))
+        for n, block in markdown_yaml_blocks(path):
+            found = [d for d in load_documents(block) if isinstance(d, dict) and "apiVersion" in d]
+            docs += [Doc(f"{rel}#block{n}", i, d) for i, d in enumerate(found)]
+    return docs
+
+
+def api_group(doc: dict) -> str:
+    api_version = str(doc.get("apiVersion", ""))
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+def is_foreign(doc: Doc) -> bool:
+    return isinstance(doc.body, dict) and api_group(doc.body) in FOREIGN_API_GROUPS
+
+
+# ---------------------------------------------------------------- validation
+
+
+class MissingValidators(RuntimeError):
+    pass
+
+
+def _load_validators():
+    try:
+        import jsonschema
+        import kubernetes_validate
+    except ImportError as e:
+        raise MissingValidators(f"missing Python package ({e}); install {REQUIRED_PACKAGES}") from e
+    return kubernetes_validate, jsonschema
+
+
+def schema_path(api_version: str, kind: str) -> Path:
+    """The vendored schema of an Istio kind (kubernetes-validate's naming)."""
+    group, _, version = api_version.partition("/")
+    return ISTIO_SCHEMAS / f"{kind.lower()}-{group.split('.')[0]}-{version}.json"
+
+
+_schema_validators: dict[Path, Any] = {}
+
+
+def istio_validator(api_version: str, kind: str):
+    """A jsonschema validator for an Istio apiVersion/kind, or None."""
+    _, jsonschema = _load_validators()
+    path = schema_path(api_version, kind)
+    if not path.is_file():
+        return None
+    if path not in _schema_validators:
+        schema = json.loads(path.read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _schema_validators[path] = jsonschema.Draft202012Validator(schema)
+    return _schema_validators[path]
+
+
+def _path(loc) -> str:
+    return ".".join(str(p) for p in loc) or "(document)"
+
+
+def istio_rules(doc: dict) -> list[str]:
+    """Rules of Istio's CRDs (CEL `x-kubernetes-validations`) and of its
+    validation webhook that the JSON schemas do not carry, for the
+    kinds and fields our manifests use."""
+    errors: list[str] = []
+    kind, spec = doc.get("kind"), doc.get("spec") or {}
+    if kind in ("WasmPlugin", "AuthorizationPolicy"):
+        if sum(k in spec for k in ("selector", "targetRef", "targetRefs")) > 1:
+            errors.append("spec: only one of targetRefs or selector can be set")
+    if kind == "WasmPlugin":
+        url = str(spec.get("url", ""))
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in ("", "http", "https", "oci", "file"):
+            errors.append("spec.url: url must have schema one of [http, https, file, oci]")
+        for i, env in enumerate((spec.get("vmConfig") or {}).get("env") or []):
+            if env.get("valueFrom") == "HOST" and "value" in env:
+                errors.append(f"spec.vmConfig.env.{i}: value may only be set when valueFrom is INLINE")
+    if kind == "DestinationRule":
+        policies = [("spec.trafficPolicy", spec.get("trafficPolicy") or {})]
+        policies += [
+            (f"spec.trafficPolicy.portLevelSettings.{i}", p)
+            for i, p in enumerate((spec.get("trafficPolicy") or {}).get("portLevelSettings") or [])
+        ]
+        for where, policy in policies:
+            tls = policy.get("tls") or {}
+            files = [k for k in ("clientCertificate", "privateKey", "caCertificates") if tls.get(k)]
+            if tls.get("credentialName") and files:
+                errors.append(f"{where}.tls: credentialName and {files} are mutually exclusive")
+            if tls.get("mode") == "MUTUAL" and not tls.get("credentialName"):
+                for k in ("clientCertificate", "privateKey"):
+                    if not tls.get(k):
+                        errors.append(f"{where}.tls: {k} is required for MUTUAL without credentialName")
+    return errors
+
+
+def validate(doc: Any) -> list[str]:
+    """Errors of one document (empty: valid). Raises MissingValidators if the
+    validation packages are not installed."""
+    kubernetes_validate, _ = _load_validators()
+    if not isinstance(doc, dict):
+        return [f"not a mapping: {type(doc).__name__}"]
+    api_version, kind = doc.get("apiVersion"), doc.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return ["apiVersion and kind must be strings"]
+    if api_group(doc).endswith(".istio.io"):
+        validator = istio_validator(api_version, kind)
+        if validator is None:
+            return [f"no Istio {ISTIO_VERSION} schema for {api_version} {kind} in istio/schemas/"]
+        errors = []
+        for e in validator.iter_errors(doc):
+            # Through anyOf (union types), down to the deepest cause: the
+            # alternative that matched the document the furthest.
+            while e.context:
+                e = max(e.context, key=lambda c: len(c.absolute_path))
+            errors.append(f"{_path(e.absolute_path)}: {e.message}")
+        return sorted(errors) + istio_rules(doc)
+    try:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError as e:
+        return [e.message]
+    except kubernetes_validate.ValidationError as e:
+        return [f"{_path(e.path)}: {e.message}"]
+    return []
+
+
+@pytest.fixture(scope="session")
+def validators():
+    try:
+        return _load_validators()
+    except MissingValidators as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+# ---------------------------------------------------------------- the documents
+
+DOCS = all_docs()
+K8S_DOCS = [d for d in DOCS if not is_foreign(d)]
+WASM_PLUGINS = [d for d in K8S_DOCS if d.body.get("kind") == "WasmPlugin"]
+
+
+def by_id(docs: list[Doc]) -> dict:
+    return {"argvalues": docs, "ids": [d.id for d in docs]}
+
+
+def find(source: str, kind: str) -> Doc:
+    [doc] = [d for d in DOCS if d.source == source and d.body.get("kind") == kind]
+    return doc
+
+
+def test_schema_documents_found():
+    """The globs see what we ship (an empty parametrization passes silently)."""
+    sources = {d.source.split("#")[0] for d in DOCS}
+    for required in (
+        "istio/wasmplugin.yaml",
+        "istio/redis-client.yaml",
+        "istio/external/serviceentry.yaml",
+        "e2e/kind/wasmplugin.yaml",
+        "docs/migrating-from-aeraki.md",
+    ):
+        assert required in sources
+    assert len(WASM_PLUGINS) >= 4
+    assert any(is_foreign(d) for d in DOCS), "the Aeraki 'before' examples are not recognised"
+
+
+@pytest.mark.parametrize("doc", **by_id(K8S_DOCS))
+def test_schema(validators, doc):
+    errors = validate(doc.body)
+    assert not errors, f"{doc.id}:\n  " + "\n  ".join(errors)
+
+
+def test_schema_every_document_has_a_schema(validators):
+    """No document passes for want of a schema: every Istio apiVersion/kind
+    we ship has a vendored schema."""
+    for doc in K8S_DOCS:
+        if api_group(doc.body).endswith(".istio.io"):
+            assert schema_path(doc.body["apiVersion"], doc.body["kind"]).is_file(), doc.id
+
+
+# ---------------------------------------------------------------- the validation rejects
+
+WASM = find("istio/wasmplugin.yaml", "WasmPlugin").body
+
+
+def _set(doc: dict, path: str, value: Any, *, delete: str | None = None) -> dict:
+    """A deep copy of doc with `value` at the dotted `path` (list indexes
+    as numbers); with delete=KEY, removes KEY at that path instead."""
+    out = copy.deepcopy(doc)
+    node: Any = out
+    parts = path.split(".") if path else []
+    for p in parts[:-1] if delete is None else parts:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    if delete is not None:
+        del node[delete]
+    else:
+        last = parts[-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return out
+
+
+BROKEN = [
+    # (name, document, a regex the errors must match)
+    (
+        "typo in a spec field",
+        _set(WASM, "spec.failStrategey", "FAIL_CLOSE"),
+        r"^spec: Additional properties are not allowed \('failStrategey' was unexpected\)",
+    ),
+    (
+        "typo in a nested field",
+        _set(WASM, "spec.match.0.mod", "CLIENT"),
+        r"^spec\.match\.0: Additional properties are not allowed \('mod' was unexpected\)",
+    ),
+    (
+        "typo in metadata",
+        _set(WASM, "metadata.namespce", "redis"),
+        r"^metadata: Additional properties are not allowed \('namespce' was unexpected\)",
+    ),
+    ("Python field name", _set(WASM, "spec.fail_strategy", "FAIL_CLOSE"), r"\('fail_strategy' was unexpected\)"),
+    (
+        "Envoy's spelling of the enum",
+        _set(WASM, "spec.failStrategy", "FAIL_CLOSED"),
+        r"^spec\.failStrategy: 'FAIL_CLOSED' is not one of \['FAIL_CLOSE', 'FAIL_OPEN'\]",
+    ),
+    (
+        "wrong plugin type",
+        _set(WASM, "spec.type", "TCP"),
+        r"^spec\.type: 'TCP' is not one of \['UNSPECIFIED_PLUGIN_TYPE', 'HTTP', 'NETWORK'\]",
+    ),
+    (
+        "wrong match mode",
+        _set(WASM, "spec.match.0.mode", "OUTBOUND"),
+        r"^spec\.match\.0\.mode: 'OUTBOUND' is not one of",
+    ),
+    ("wrong phase", _set(WASM, "spec.phase", "AUTHENTICATION"), r"^spec\.phase: 'AUTHENTICATION' is not one of"),
+    (
+        "wrong env source",
+        _set(WASM, "spec.vmConfig.env.0.valueFrom", "SECRET"),
+        r"valueFrom: 'SECRET' is not one of \['INLINE', 'HOST'\]",
+    ),
+    ("key with no value", _set(WASM, "spec.failStrategy", None), r"^spec\.failStrategy: None is not of type 'string'"),
+    ("port as a string", _set(WASM, "spec.match.0.ports.0.number", "6379"), r"number: '6379' is not of type 'integer'"),
+    (
+        "port out of range",
+        _set(WASM, "spec.match.0.ports.0.number", 70000),
+        r"number: 70000 is greater than the maximum of 65535",
+    ),
+    ("missing url", _set(WASM, "spec", None, delete="url"), r"^spec: 'url' is a required property"),
+    ("bad sha256", _set(WASM, "spec.sha256", "xyz"), r"^spec\.sha256: 'xyz' does not match"),
+    (
+        "selector and targetRefs",
+        _set(WASM, "spec.targetRefs", [{"kind": "Service", "group": "", "name": "redis"}]),
+        r"only one of targetRefs or selector",
+    ),
+    ("url scheme", _set(WASM, "spec.url", "ftp://example.com/x.wasm"), r"url must have schema one of"),
+    (
+        "HOST env with a value",
+        _set(WASM, "spec.vmConfig.env.0.value", "x"),
+        r"value may only be set when valueFrom is INLINE",
+    ),
+    (
+        "unknown Istio kind",
+        _set(WASM, "kind", "WasmPlugins"),
+        r"no Istio .* schema for extensions\.istio\.io/v1alpha1 WasmPlugins",
+    ),
+    (
+        "unknown Istio version",
+        _set(WASM, "apiVersion", "extensions.istio.io/v1"),
+        r"no Istio .* schema for extensions\.istio\.io/v1 WasmPlugin",
+    ),
+    (
+        "DestinationRule TLS mode",
+        _set(
+            find("istio/external/destinationrule-simple.yaml", "DestinationRule").body,
+            "spec.trafficPolicy.tls.mode",
+            "TLS",
+        ),
+        r"^spec\.trafficPolicy\.tls\.mode: 'TLS' is not one of \['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'\]",
+    ),
+    (
+        "DestinationRule typo",
+        _set(
+            find("istio/external/destinationrule-simple.yaml", "DestinationRule").body,
+            "spec.trafficPolicy.tls.snii",
+            "x",
+        ),
+        r"^spec\.trafficPolicy\.tls: Additional properties are not allowed \('snii' was unexpected\)",
+    ),
+    (
+        "MUTUAL without a certificate",
+        _set(
+            find("istio/external/mutual/destinationrule.yaml", "DestinationRule").body,
+            "spec.trafficPolicy.tls",
+            None,
+            delete="credentialName",
+        ),
+        r"clientCertificate is required for MUTUAL",
+    ),
+    (
+        "AuthorizationPolicy action",
+        _set(find("istio/security.yaml", "AuthorizationPolicy").body, "spec.action", "PERMIT"),
+        r"^spec\.action: 'PERMIT' is not one of",
+    ),
+    (
+        "Deployment container typo",
+        _set(find("istio/redis-client.yaml", "Deployment").body, "spec.template.spec.containers.1.envv", []),
+        r"Additional properties are not allowed \('envv' was unexpected\)",
+    ),
+    (
+        "Secret with a number",
+        _set(find("istio/redis-secret.yaml", "Secret").body, "stringData.password", 12345),
+        r"stringData\.password: 12345 is not of type 'string'",
+    ),
+    (
+        "Service port name type",
+        _set(find("istio/redis-server.yaml", "Service").body, "spec.ports.0.port", "6379"),
+        r"spec\.ports\.0\.port: '6379' is not of type 'integer'",
+    ),
+    (
+        "unknown core kind",
+        {"apiVersion": "v1", "kind": "Secrets", "metadata": {"name": "x"}},
+        r"Couldn't find schema for kind Secrets",
+    ),
+]
+
+
+@pytest.mark.parametrize("name,doc,error", BROKEN, ids=[b[0] for b in BROKEN])
+def test_schema_rejects(validators, name, doc, error):
+    errors = validate(doc)
+    assert errors, f"{name}: accepted"
+    assert any(re.search(error, e) for e in errors), errors
+
+
+def test_schema_rejects_duplicate_keys():
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'url'"):
+        load_documents("spec:\n  url: a\n  url: b\n")
+
+
+def open_objects(node: Any, where: str = "") -> list[str]:
+    """Places in a JSON schema where an object with declared properties
+    still accepts unknown ones."""
+    found = []
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node and node.get("additionalProperties") is not False:
+            found.append(where or "/")
+        if node.get("additionalProperties") is False and "properties" not in node:
+            found.append(f"{where} (closed, with no properties: accepts nothing)")
+        for k, v in node.items():
+            found += open_objects(v, f"{where}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found += open_objects(v, f"{where}/{i}")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(ISTIO_SCHEMAS.glob("*.json")), ids=lambda p: p.name)
+def test_schema_files_are_strict(validators, path):
+    """The vendored schemas are valid JSON Schema, of the Istio version we
+    say, and close every object (only free-form maps such as pluginConfig,
+    which have no declared properties, stay open)."""
+    _, jsonschema = validators
+    schema = json.loads(path.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert f"of Istio {ISTIO_VERSION}," in schema["$comment"]
+    assert open_objects(schema) == []
+    assert {"apiVersion", "kind", "metadata", "spec"} <= set(schema["required"])
+
+
+# ---------------------------------------------------------------- our rules
+
+
+def env_refs(node: Any) -> set[str]:
+    """Names of {"env": NAME} secrets anywhere in a pluginConfig."""
+    if isinstance(node, dict):
+        if set(node) == {"env"}:
+            return {node["env"]}
+        return set().union(*(env_refs(v) for v in node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*(env_refs(v) for v in node)) if node else set()
+    return set()
+
+
+def plaintext_secrets(config: dict) -> list[str]:
+    """Places in a pluginConfig where a password sits in plaintext (or
+    merely encoded)."""
+    found = []
+    downstream, upstream = config.get("downstream") or {}, config.get("upstream") or {}
+    if "password" in downstream and not (isinstance(downstream["password"], dict) and "env" in downstream["password"]):
+        found.append("downstream.password (use a `user default on #<sha256>` line, or {env: ...})")
+    for i, line in enumerate(downstream.get("users") or []):
+        if isinstance(line, str) and any(tok.startswith(">") for tok in line.split()):
+            found.append(f"downstream.users[{i}] has a '>password' (use '#<sha256>')")
+        elif isinstance(line, dict) and "env" not in line:
+            found.append(f"downstream.users[{i}] is not from the environment")
+    if "password" in upstream and not (isinstance(upstream["password"], dict) and "env" in upstream["password"]):
+        found.append("upstream.password (use {env: ...})")
+    return found
+
+
+def env_names(spec: dict, source: str) -> set[str]:
+    return {e["name"] for e in (spec.get("vmConfig") or {}).get("env") or [] if e.get("valueFrom", "INLINE") == source}
+
+
+@pytest.mark.parametrize("doc", **by_id(WASM_PLUGINS))
+def test_policy_wasmplugin(doc):
+    spec = doc.body["spec"]
+    assert spec.get("type") == "NETWORK", "Redis is TCP: type NETWORK"
+    assert spec.get("phase") == "AUTHN"
+    assert spec.get("failStrategy") == "FAIL_CLOSE", "never FAIL_OPEN (nor the default, left implicit)"
+    assert spec.get("selector", {}).get("matchLabels"), "select the client pods explicitly"
+    match = spec.get("match") or []
+    assert match and all(m.get("mode") == "CLIENT" and m.get("ports") for m in match), (
+        "match CLIENT (outbound) on explicit ports: the default CLIENT_AND_SERVER on all ports would put "
+        "a Redis filter on every connection of the pod"
+    )
+    url = spec["url"]
+    assert url.startswith(("oci://", "https://", "http://")), url
+    if not url.startswith("oci://"):
+        assert spec.get("sha256"), "a module fetched over http(s) must be pinned by sha256"
+    config = spec["pluginConfig"]
+    assert not plaintext_secrets(config), plaintext_secrets(config)
+    missing = env_refs(config) - env_names(spec, "HOST") - env_names(spec, "INLINE")
+    assert not missing, f"{sorted(missing)} read with {{env: ...}} but not listed in vmConfig.env"
+
+
+def test_policy_variants_in_step():
+    """The kind and https variants are the main WasmPlugin but for how the
+    module is fetched."""
+    fetch = {"url", "sha256", "imagePullPolicy"}
+
+    def rest(doc: Doc) -> dict:
+        body = copy.deepcopy(doc.body)
+        for k in fetch:
+            body["spec"].pop(k, None)
+        return body
+
+    main = find("istio/wasmplugin.yaml", "WasmPlugin")
+    for source in ("e2e/kind/wasmplugin.yaml", "istio/alternatives/wasmplugin-https.yaml"):
+        assert rest(find(source, "WasmPlugin")) == rest(main), f"{source} drifted from istio/wasmplugin.yaml"
+
+
+def _labels_match(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_policy_server_password_reaches_the_sidecar_only():
+    """For each WasmPlugin among the manifests, the pods it selects carry
+    every HOST variable it reads in their istio-proxy container, from a
+    Secret defined next to it (never a literal value); no app container
+    holds that Secret."""
+    for plugin in [d for d in WASM_PLUGINS if not d.source.startswith("docs/")]:
+        spec, ns = plugin.body["spec"], plugin.body["metadata"]["namespace"]
+        # The manifests that are applied with this plugin: its directory and istio/.
+        near = [
+            d for d in K8S_DOCS
+            if d.directory in (plugin.directory, "istio") and not d.source.startswith("docs/")
+        ]  # fmt: skip
+        secrets = {
+            (d.body["metadata"]["namespace"], d.body["metadata"]["name"]): {
+                **(d.body.get("stringData") or {}),
+                **(d.body.get("data") or {}),
+            }
+            for d in near
+            if d.body["kind"] == "Secret"
+        }
+        pods = [
+            d.body for d in near
+            if d.body["kind"] == "Deployment"
+            and d.body["metadata"]["namespace"] == ns
+            and _labels_match(spec["selector"]["matchLabels"], d.body["spec"]["template"]["metadata"]["labels"])
+        ]  # fmt: skip
+        assert pods, f"{plugin.id}: no Deployment among the manifests is selected"
+        for pod in pods:
+            containers = pod["spec"]["template"]["spec"]["containers"]
+            proxies = [c for c in containers if c["name"] == "istio-proxy"]
+            assert len(proxies) == 1, "an istio-proxy entry carries the server password"
+            proxy_env = {e["name"]: e for e in proxies[0].get("env") or []}
+            used_secrets = set()
+            for name in env_names(spec, "HOST"):
+                assert name in proxy_env, f"{name} is not set on the sidecar"
+                assert "value" not in proxy_env[name], f"{name}: a literal value in the Deployment"
+                ref = proxy_env[name]["valueFrom"]["secretKeyRef"]
+                assert ref["key"] in secrets.get((ns, ref["name"]), {}), f"{name}: Secret {ref} not defined"
+                used_secrets.add(ref["name"])
+            for c in containers:
+                if c["name"] == "istio-proxy":
+                    continue
+                text = json.dumps(c)
+                assert not any(s in text for s in used_secrets), (
+                    f"app container {c['name']} refers to the server Secret"
+                )
+                assert not env_names(spec, "HOST") & {e["name"] for e in c.get("env") or []}
+
+
+def test_policy_one_object_per_name_per_directory():
+    """`kubectl apply -f DIR` applies a directory at once: no two documents
+    there may be the same object, and only one WasmPlugin may select the
+    same pods on the same port (two would stack the filter twice). Variants
+    meant to replace one another share a name and live in other directories."""
+    dirs: dict[str, list[Doc]] = {}
+    for d in K8S_DOCS:
+        if not d.source.startswith("docs/"):
+            dirs.setdefault(d.directory, []).append(d)
+    for directory, docs in dirs.items():
+        keys = [(d.body["kind"], d.body["metadata"].get("namespace"), d.body["metadata"]["name"]) for d in docs]
+        assert len(keys) == len(set(keys)), f"{directory}: {keys}"
+        plugins = [
+            (d.body["metadata"]["namespace"], json.dumps(d.body["spec"]["selector"], sort_keys=True), p["number"])
+            for d in docs
+            if d.body["kind"] == "WasmPlugin"
+            for m in d.body["spec"]["match"]
+            for p in m["ports"]
+        ]
+        assert len(plugins) == len(set(plugins)), f"{directory}: two WasmPlugins on the same pods and port"
+
+
+def test_policy_redis_service_is_opaque_tcp():
+    for d in K8S_DOCS:
+        if d.body["kind"] == "Service":
+            for p in d.body["spec"]["ports"]:
+                if p["port"] == 6379:
+                    assert p.get("name", "").startswith("tcp") or p.get("appProtocol") == "tcp", d.id
+        if d.body["kind"] == "ServiceEntry":
+            for p in d.body["spec"]["ports"]:
+                assert p["protocol"] == "TCP", f"{d.id}: the app speaks plain RESP, the DestinationRule adds TLS"
+
+
+def test_policy_tls_origination_verifies_the_server():
+    """SIMPLE/MUTUAL rules name the server (sni) and check its certificate's
+    name (subjectAltNames): for TCP there is no Host header to check it
+    against, so without them any certificate from a trusted CA would pass.
+    credentialName is honoured on sidecars only with a workloadSelector."""
+    for d in K8S_DOCS:
+        if d.body["kind"] != "DestinationRule":
+            continue
+        tls = (d.body["spec"].get("trafficPolicy") or {}).get("tls") or {}
+        if tls.get("mode") in ("SIMPLE", "MUTUAL"):
+            assert tls.get("sni") and tls.get("subjectAltNames"), d.id
+            assert not tls.get("insecureSkipVerify"), d.id
+            assert tls.get("caCertificates") or tls.get("credentialName"), d.id
+        if tls.get("credentialName"):
+            assert d.body["spec"].get("workloadSelector"), f"{d.id}: credentialName needs a workloadSelector"
+
+
+def test_policy_run_sh_applies_validated_files_only():
+    """Every manifest e2e/kind/run.sh applies is a file validated here."""
+    text = RUN_SH.read_text()
+    referenced = set(re.findall(r"\b((?:istio|e2e/kind)/[\w./-]+\.ya?ml)\b", text))
+    validated = {str(p.relative_to(ROOT)) for p in manifest_files()}
+    assert referenced, "run.sh names no manifest"
+    assert referenced <= validated, sorted(referenced - validated)
+    assert not re.search(r"kubectl[^\n]*\bapply\b[^\n]*-f\s+-(\s|$)", text), "run.sh applies a manifest from stdin"
+
+
+def test_policy_digests_are_the_demo_passwords():
+    """The digests in the shipped WasmPlugins are those of the documented
+    demo passwords (the behaviour test below proves the filter agrees)."""
+    expected = {
+        "default": hashlib.sha256(CLIENT_PASSWORD.encode()).hexdigest(),
+        "alice": hashlib.sha256(b"alicepw").hexdigest(),
+    }
+    for d in WASM_PLUGINS:
+        for line in d.body["spec"]["pluginConfig"]["downstream"].get("users") or []:
+            if isinstance(line, str):
+                name, digests = line.split()[1], [t[1:] for t in line.split() if t.startswith("#")]
+                assert name in expected, f"{d.id}: examples use the demo users {sorted(expected)}"
+                assert digests == [expected[name]], f"{d.id}: {line}"
+
+
+# ---------------------------------------------------------------- the real filter
+
+FAILURE_POLICY = {"FAIL_CLOSE": "FAIL_CLOSED", "FAIL_OPEN": "FAIL_OPEN", "FAIL_RELOAD": "FAIL_RELOAD"}
+
+
+@pytest.mark.parametrize("doc", **by_id(WASM_PLUGINS))
+def test_filter_accepts_plugin_config(doc, redis_factory, envoy_factory):
+    """What Istio builds from this WasmPlugin, run for real: the filter takes
+    the configuration, and the seed's session comes out."""
+    from harness import redis_cli
+
+    spec = doc.body["spec"]
+    host = env_names(spec, "HOST")
+    unknown = host - set(HOST_ENV_VALUES)
+    assert not unknown, f"give {sorted(unknown)} a value in HOST_ENV_VALUES"
+    inline = {
+        e["name"]: e.get("value", "")
+        for e in (spec.get("vmConfig") or {}).get("env") or []
+        if e.get("valueFrom", "INLINE") == "INLINE"
+    }
+    redis = redis_factory("password", password=SERVER_PASSWORD)
+    envoy = envoy_factory(
+        redis,
+        # Istio serialises the pluginConfig Struct to JSON.
+        plugin_config=json.dumps(spec["pluginConfig"]),
+        host_env={name: HOST_ENV_VALUES[name] for name in host},
+        vm_env=inline,
+        failure_policy=FAILURE_POLICY[spec.get("failStrategy", "FAIL_CLOSE")],
+        root_id=spec.get("pluginName", ""),
+        vm_id="",
+    )
+    envoy.wait_log(r"envoy-redis-auth: configured")
+    session = redis_cli(envoy, stdin="AUTH testredis\nAUTH testredis123!\nSET foo bar\nGET foo\n")
+    assert [line for line in session.lines if line] == [
+        "WRONGPASS invalid username-password pair or user is disabled.",
+        "OK",
+        "OK",
+        "bar",
+    ], session
+    assert "NOAUTH Authentication required." in redis_cli(envoy, "GET", "foo").stdout
+
+
+# ---------------------------------------------------------------- command line
+
+
+def main(argv: list[str]) -> int:
+    """Validate the given files (default: every manifest) and print the result."""
+    paths = [Path(a) for a in argv] or manifest_files()
+    failed = 0
+    for path in paths:
+        try:
+            docs = load_documents(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            print(f"FAIL {path}: {e}")
+            failed += 1
+            continue
+        for i, doc in enumerate(docs):
+            if isinstance(doc, dict) and api_group(doc) in FOREIGN_API_GROUPS:
+                continue
+            errors = validate(doc)
+            label = f"{path}[{i}] {doc.get('kind', '?') if isinstance(doc, dict) else '?'}"
+            if errors:
+                failed += 1
+                print(f"FAIL {label}")
+                for e in errors:
+                    print(f"     {e}")
+            else:
+                print(f"ok   {label}")
+    print(f"{'FAILED' if failed else 'valid'} (Istio {ISTIO_VERSION}, Kubernetes {KUBERNETES_VERSION}, strict)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except MissingValidators as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        sys.exit(2)
