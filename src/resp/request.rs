@@ -1169,6 +1169,23 @@ mod tests {
         assert!(parser.is_idle());
     }
 
+    /// Collects the single command that is all of `input`.
+    fn collect_whole<'p>(parser: &'p mut RequestParser, input: &[u8]) -> &'p Args {
+        let mut out = Output::default();
+        out.begin();
+        parser.begin_chunk();
+        let mut pos = 0;
+        assert!(matches!(
+            parser.next(input, &mut pos, &mut out, true),
+            Event::Decide(_)
+        ));
+        parser.decide(input, &mut out, Disposition::Collect);
+        match parser.next(input, &mut pos, &mut out, true) {
+            Event::Command(args) => args,
+            other => panic!("expected a command, got {other:?}"),
+        }
+    }
+
     #[test]
     fn collected_arguments_are_capped() {
         let big = vec![b'p'; RETAINED_ARG_MAX + 10];
@@ -1176,18 +1193,7 @@ mod tests {
         input.extend_from_slice(&big);
         input.extend_from_slice(b"\r\n");
         let mut parser = RequestParser::new();
-        let mut out = Output::default();
-        out.begin();
-        parser.begin_chunk();
-        let mut pos = 0;
-        assert!(matches!(
-            parser.next(&input, &mut pos, &mut out, true),
-            Event::Decide(_)
-        ));
-        parser.decide(&input, &mut out, Disposition::Collect);
-        let Event::Command(args) = parser.next(&input, &mut pos, &mut out, true) else {
-            panic!("expected a command");
-        };
+        let args = collect_whole(&mut parser, &input);
         assert_eq!(args.argc(), 2);
         assert!(args.is_whole(0));
         assert!(!args.is_whole(1));
@@ -1206,18 +1212,7 @@ mod tests {
             input.extend_from_slice(b"\r\n");
         }
         let mut parser = RequestParser::new();
-        let mut out = Output::default();
-        out.begin();
-        parser.begin_chunk();
-        let mut pos = 0;
-        assert!(matches!(
-            parser.next(&input, &mut pos, &mut out, true),
-            Event::Decide(_)
-        ));
-        parser.decide(&input, &mut out, Disposition::Collect);
-        let Event::Command(args) = parser.next(&input, &mut pos, &mut out, true) else {
-            panic!("expected a command");
-        };
+        let args = collect_whole(&mut parser, &input);
         assert_eq!(args.argc(), 40);
         let kept: usize = (0..40).filter_map(|i| args.get(i)).map(<[u8]>::len).sum();
         assert!(kept <= RETAINED_TOTAL_MAX, "{kept}");
