@@ -11,6 +11,8 @@ from harness.resp import command as C
 
 CLIENT_PASSWORD = "testredis123!"
 DOWNSTREAM = {"password": CLIENT_PASSWORD}
+# Client password inline, server password from the VM's environment.
+SERVER_PASSWORD_FROM_ENV = {"downstream": DOWNSTREAM, "upstream": {"password": {"env": "REDIS_PASSWORD"}}}
 
 
 def test_acl_user_upstream(redis_acl, envoy_factory):
@@ -35,7 +37,7 @@ def test_tls_only_upstream_through_envoy_tls_origination(pki, redis_factory, env
     server = redis_factory("tls", password="TlsServerPass")
     envoy = envoy_factory(
         server,
-        plugin_config={"downstream": DOWNSTREAM, "upstream": {"password": {"env": "REDIS_PASSWORD"}}},
+        plugin_config=SERVER_PASSWORD_FROM_ENV,
         host_env={"REDIS_PASSWORD": "TlsServerPass"},
         upstream_tls=UpstreamTls.simple(pki),
     )
@@ -50,7 +52,7 @@ def test_mutual_tls_upstream(pki, redis_factory, envoy_factory):
     server = redis_factory("mtls", password="MtlsServerPass")
     envoy = envoy_factory(
         server,
-        plugin_config={"downstream": DOWNSTREAM, "upstream": {"password": {"env": "REDIS_PASSWORD"}}},
+        plugin_config=SERVER_PASSWORD_FROM_ENV,
         host_env={"REDIS_PASSWORD": "MtlsServerPass"},
         upstream_tls=UpstreamTls.mutual(pki),
     )

@@ -757,6 +757,14 @@ fn split_inline_args(line: &[u8], args: &mut Args) -> Result<(), ()> {
     // `at(i)` mimics reading a C string: 0 past the end.
     let at = |i: usize| line.get(i).copied().unwrap_or(0);
     let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    // A closing quote must be followed by a blank or the end of the line.
+    let closing_quote_ok = |p: usize| {
+        if at(p + 1) != 0 && !is_space(at(p + 1)) {
+            Err(())
+        } else {
+            Ok(())
+        }
+    };
     let mut p = 0usize;
     let mut current: Vec<u8> = Vec::new();
     loop {
@@ -789,12 +797,10 @@ fn split_inline_args(line: &[u8], args: &mut Args) -> Result<(), ()> {
                         other => other,
                     });
                 } else if c == b'"' {
-                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
-                        return Err(());
-                    }
+                    closing_quote_ok(p)?;
                     done = true;
                 } else if c == 0 {
-                    return Err(());
+                    return Err(()); // unterminated quotes
                 } else {
                     current.push(c);
                 }
@@ -803,12 +809,10 @@ fn split_inline_args(line: &[u8], args: &mut Args) -> Result<(), ()> {
                     p += 1;
                     current.push(b'\'');
                 } else if c == b'\'' {
-                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
-                        return Err(());
-                    }
+                    closing_quote_ok(p)?;
                     done = true;
                 } else if c == 0 {
-                    return Err(());
+                    return Err(()); // unterminated quotes
                 } else {
                     current.push(c);
                 }
