@@ -7,12 +7,25 @@
 //! remaining element counts. Anything that is not well-formed RESP is an
 //! error, since after it the filter can no longer tell replies apart.
 //!
+//! Nesting costs memory only where it must: an aggregate that is the last
+//! element of its parent takes the parent's place on the stack (they end
+//! together), so a chain like Lua's self-referencing tables (`*1 *1 *1 …`,
+//! about 8,000 levels before Redis gives up) uses one entry. Other nesting
+//! takes 8 bytes a level, up to [`MAX_DEPTH`] levels.
+//!
 //! [`FrameReader`] reads the small, complete frames the caller chose to keep
 //! (at most a few hundred bytes) to recognise the replies the filter itself
 //! asked for and subscription confirmations.
 
-/// Deepest aggregate nesting accepted. Redis's own replies nest a few levels.
-pub const MAX_DEPTH: usize = 256;
+/// Deepest nesting of aggregates that are not their parent's last element.
+/// Redis's Lua conversion stops at about 8,000 levels of any shape.
+pub const MAX_DEPTH: usize = 16_384;
+/// The stack's capacity kept between frames; a deeper frame's is released.
+const KEEP_STACK: usize = 64;
+/// Marks an [`Open`] entry as an attribute (`|`).
+const ATTRIBUTE: u64 = 1 << 63;
+/// Elements an aggregate may announce (twice its length for maps).
+const MAX_ELEMENTS: u64 = ATTRIBUTE - 1;
 
 /// The server sent something that is not RESP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,13 +71,20 @@ enum Phase {
     Failed(ReplyError),
 }
 
+/// An open aggregate: the values still to read in it, and in the top bit
+/// [`ATTRIBUTE`] for an attribute (`|`), which is followed by the value it
+/// annotates, a value of the parent.
 #[derive(Clone, Copy, Debug)]
-struct Open {
-    /// Values still to read in this aggregate.
-    left: u64,
-    /// An attribute (`|`) is followed by the value it annotates, which
-    /// belongs to the parent.
-    attribute: bool,
+struct Open(u64);
+
+impl Open {
+    fn left(self) -> u64 {
+        self.0 & !ATTRIBUTE
+    }
+
+    fn is_attribute(self) -> bool {
+        self.0 & ATTRIBUTE != 0
+    }
 }
 
 /// Incremental top-level frame splitter for the server → client direction.
@@ -93,6 +113,12 @@ impl ReplyFramer {
             length: [0; 20],
             length_len: 0,
         }
+    }
+
+    /// Bytes allocated for the stack of open aggregates (8 per level that
+    /// is not a last element, at most [`MAX_DEPTH`] levels).
+    pub fn held_bytes(&self) -> usize {
+        self.stack.capacity() * std::mem::size_of::<Open>()
     }
 
     /// True between top-level frames.
@@ -224,6 +250,9 @@ impl ReplyFramer {
                     b'|' => (length.saturating_mul(2), true),
                     _ => (length, false),
                 };
+                if left > MAX_ELEMENTS {
+                    return self.fail(ReplyError::BadLength);
+                }
                 if left == 0 {
                     return if attribute {
                         self.phase = Phase::Type;
@@ -232,11 +261,16 @@ impl ReplyFramer {
                         self.value_done()
                     };
                 }
-                if self.stack.len() >= MAX_DEPTH {
-                    return self.fail(ReplyError::TooDeep);
-                }
-                self.stack.push(Open { left, attribute });
+                let open = Open(if attribute { left | ATTRIBUTE } else { left });
                 self.phase = Phase::Type;
+                if let Some(parent) = self.stack.last_mut().filter(|p| p.0 == 1) {
+                    // The parent's last value: both end when this one does.
+                    *parent = open;
+                } else if self.stack.len() >= MAX_DEPTH {
+                    return self.fail(ReplyError::TooDeep);
+                } else {
+                    self.stack.push(open);
+                }
                 Ok(false)
             }
         }
@@ -249,13 +283,16 @@ impl ReplyFramer {
         loop {
             let Some(open) = self.stack.last_mut() else {
                 self.in_frame = false;
+                if self.stack.capacity() > KEEP_STACK {
+                    self.stack = Vec::new();
+                }
                 return Ok(true);
             };
-            open.left -= 1;
-            if open.left > 0 {
+            open.0 -= 1;
+            if open.left() > 0 {
                 return Ok(false);
             }
-            let attribute = open.attribute;
+            let attribute = open.is_attribute();
             self.stack.pop();
             if attribute {
                 // The annotated value is still to come.
@@ -425,8 +462,51 @@ mod tests {
         ] {
             assert!(frames(bad, 100).is_err(), "{bad:?}");
         }
-        let deep = "*1\r\n".repeat(MAX_DEPTH + 1);
+        let deep = "*2\r\n".repeat(MAX_DEPTH + 1);
         assert_eq!(frames(deep.as_bytes(), 100), Err(ReplyError::TooDeep));
+    }
+
+    /// `EVAL "local a = {}; local b = {a}; a[1] = b; return a" 0` and its
+    /// variants, as Redis 7.0.15 sends them (about 8,000 levels).
+    #[test]
+    fn frames_the_nesting_lua_produces() {
+        let lua_limit = b"-ERR reached lua stack limit\r\n";
+        let tail_chain = [&b"*1\r\n".repeat(7995)[..], lua_limit].concat();
+        let head_chain = [
+            &b"*2\r\n".repeat(7995)[..],
+            lua_limit,
+            &b":1\r\n".repeat(7995),
+        ]
+        .concat();
+        let mixed = [&b"*2\r\n:1\r\n".repeat(7995)[..], lua_limit].concat();
+        for reply in [tail_chain, head_chain, mixed] {
+            let input = [&reply[..], b"+OK\r\n"].concat();
+            for chunk in [1, 7, input.len()] {
+                let got = frames(&input, chunk).unwrap();
+                assert_eq!(got, [reply.clone(), b"+OK\r\n".to_vec()], "chunk {chunk}");
+            }
+        }
+        // The tail chain needs no stack at all.
+        let mut framer = ReplyFramer::new();
+        let chain = b"*1\r\n".repeat(100_000);
+        let mut pos = 0;
+        assert_eq!(framer.advance(&chain, &mut pos), Ok(false));
+        assert_eq!(framer.stack.len(), 1);
+        let mut pos = 0;
+        assert_eq!(framer.advance(b":1\r\n", &mut pos), Ok(true));
+        assert!(framer.stack.capacity() <= KEEP_STACK);
+    }
+
+    #[test]
+    fn attributes_as_last_elements_still_belong_to_the_parent() {
+        // [[|attr| 1], 2]: the attribute opens where the inner array has one
+        // value left.
+        let reply = b"*2\r\n*1\r\n|1\r\n+a\r\n+b\r\n:1\r\n:2\r\n";
+        let input = [&reply[..], b"+OK\r\n"].concat();
+        assert_eq!(
+            every_chunking(&input),
+            [reply.to_vec(), b"+OK\r\n".to_vec()]
+        );
     }
 
     #[test]
