@@ -72,6 +72,23 @@ impl Output {
         &mut self.buf
     }
 
+    /// Bytes allocated for copies (kept between chunks, up to a limit).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// How many bytes have been handed on since [`begin`](Self::begin).
+    pub fn len(&self) -> usize {
+        self.passthrough.unwrap_or(self.buf.len())
+    }
+
+    /// Takes back what was handed on from byte `at` of this chunk's output
+    /// on, and returns it.
+    pub fn split_off(&mut self, input: &[u8], at: usize) -> Vec<u8> {
+        self.materialize(input);
+        self.buf.split_off(at.min(self.buf.len()))
+    }
+
     /// True when nothing has been handed on since [`begin`](Self::begin).
     pub fn is_empty(&self) -> bool {
         self.passthrough == Some(0) || (self.passthrough.is_none() && self.buf.is_empty())
@@ -130,6 +147,19 @@ mod tests {
         out.begin();
         out.pass(input, 0..4);
         assert_eq!(out.finish(input), Verdict::Replace(b"abcd"));
+    }
+
+    #[test]
+    fn a_tail_can_be_taken_back() {
+        let input = b"abcdef";
+        let mut out = Output::default();
+        out.begin();
+        out.pass(input, 0..4);
+        assert_eq!(out.len(), 4);
+        out.push(input, b"XY");
+        assert_eq!(out.len(), 6);
+        assert_eq!(out.split_off(input, 2), b"cdXY");
+        assert_eq!(out.finish(input), Verdict::Replace(b"ab"));
     }
 
     #[test]

@@ -352,6 +352,16 @@ impl RequestParser {
         }
     }
 
+    /// Bytes allocated for partial lines, undecided commands and collected
+    /// arguments (bounded by [`INLINE_MAX`], [`NAME_MAX`] and
+    /// [`RETAINED_TOTAL_MAX`]).
+    pub fn held_bytes(&self) -> usize {
+        self.line.capacity()
+            + self.held.capacity()
+            + self.args.data.capacity()
+            + self.args.spans.capacity() * std::mem::size_of::<Span>()
+    }
+
     /// True when no command is partially read.
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Start
