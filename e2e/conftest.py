@@ -104,12 +104,37 @@ def null_wasm_rejecting(e2e_run: Run) -> Path:
     return p
 
 
+# A panic in the filter kills the VM for every connection on its worker:
+# whatever else a test checks, its Envoys must never log one.
+# (A test that breaks a module on purpose says so with
+# @pytest.mark.vm_failure_expected.)
+_VM_FAILURE = ("panicked at", "Uncaught RuntimeError")
+
+
+def _vm_failures(s: Scope) -> list[str]:
+    found = []
+    for e in s.envoys:
+        for line in e.log_text().splitlines():
+            if any(marker in line for marker in _VM_FAILURE):
+                found.append(f"{e.log_path}: {line.strip()}")
+    return found
+
+
+def _fail_on_vm_failures(s: Scope) -> None:
+    found = _vm_failures(s)
+    if found:
+        pytest.fail("the wasm VM failed:\n" + "\n".join(found[:20]), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def session_scope(e2e_run: Run):
     s = e2e_run.scope("session")
     _session["scope"] = s
     yield s
-    s.close()
+    try:
+        _fail_on_vm_failures(s)
+    finally:
+        s.close()
 
 
 # ------------------------------------------------------------------ per test
@@ -120,7 +145,11 @@ def scope(e2e_run: Run, request) -> Scope:
     s = e2e_run.scope(request.node.nodeid.split("/")[-1])
     request.node.stash[_SCOPE_KEY] = s
     yield s
-    s.close()
+    try:
+        if request.node.get_closest_marker("vm_failure_expected") is None:
+            _fail_on_vm_failures(s)
+    finally:
+        s.close()
 
 
 def _envoy_factory(s: Scope):

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from harness import raw_exchange
+from harness import raw_exchange, resp
 from harness.resp import command as C
 
 CLIENT_PASSWORD = "testredis123!"
@@ -176,38 +176,54 @@ def test_same_bytes_as_redis(endpoints, name, payload, chunking):
     assert got.closed == expected.closed, "closed" if expected.closed else "left open"
 
 
-# Without `downstream`, the filter must behave like a Redis with no password.
-NO_PASSWORD_CASES = [
-    ("auth without a password set", C("AUTH", "x") + C("PING")),
-    ("auth default with anything", C("AUTH", "default", "anything") + C("PING")),
-    ("auth unknown user", C("AUTH", "alice", "x")),
-    ("hello auth default", C("HELLO", "3", "AUTH", "default", "x") + C("PING")),
-    ("hello auth unknown user", C("HELLO", "3", "AUTH", "alice", "x")),
-    ("commands need no auth", C("ECHO", "hi") + C("HELLO", "2") + C("RESET") + C("PING")),
+# Without `downstream` the proxy owns no identities: the client's AUTH and
+# HELLO ... AUTH go to the server, which judges them against its own users;
+# the proxy logs the connection in with its credentials first, and again
+# after RESET.
+SERVER_USER = "user carol on >carolpw ~* &* +@all"
+NO_DOWNSTREAM_CASES = [
+    ("commands need no auth", C("ECHO", "hi") + C("HELLO", "2") + C("PING")),
+    ("auth with a wrong password", C("AUTH", "x") + C("PING")),
+    ("auth as a server user", C("AUTH", "carol", "carolpw") + C("ACL", "WHOAMI")),
+    ("auth as an unknown user", C("AUTH", "alice", "x") + C("ACL", "WHOAMI")),
+    ("hello auth as a server user", C("HELLO", "3", "AUTH", "carol", "carolpw") + C("ACL", "WHOAMI")),
+    ("hello auth wrong", C("HELLO", "3", "AUTH", "default", "x") + C("PING")),
 ]
 
 
 @pytest.fixture(scope="module")
-def open_endpoints(session_redis_factory, session_envoy_factory):
-    server = session_redis_factory("password", name="open-upstream")
+def server_auth_endpoints(session_redis_factory, session_envoy_factory):
+    server = session_redis_factory("password", extra_conf=[SERVER_USER], name="no-downstream-upstream")
     proxied = session_envoy_factory(
         server,
         plugin_config={"upstream": {"password": {"env": "REDIS_PASSWORD"}}},
         host_env={"REDIS_PASSWORD": server.password},
-        name="open-envoy",
+        name="no-downstream-envoy",
     )
-    reference = session_redis_factory("plain", name="open-reference")
-    return proxied, reference
+    return proxied, server
 
 
 @pytest.mark.parametrize("chunking", ["whole", "byte"])
-@pytest.mark.parametrize("name,payload", NO_PASSWORD_CASES, ids=[c[0] for c in NO_PASSWORD_CASES])
-def test_without_downstream_same_bytes_as_passwordless_redis(open_endpoints, name, payload, chunking):
-    proxied, reference = open_endpoints
-    expected = exchange(reference, payload, chunking, idle_timeout=0.3)
-    got = exchange(proxied, payload, chunking, until_replies=len(expected.replies), idle_timeout=2.0)
-    assert normalise(got.data) == normalise(expected.data)
+@pytest.mark.parametrize("name,payload", NO_DOWNSTREAM_CASES, ids=[c[0] for c in NO_DOWNSTREAM_CASES])
+def test_without_downstream_the_server_judges_auth(server_auth_endpoints, name, payload, chunking):
+    proxied, server = server_auth_endpoints
+    # The reference: the same server, logged in as the proxy would be.
+    login = C("AUTH", server.password)
+    expected = exchange(server, login + payload, chunking, idle_timeout=0.3)
+    assert expected.replies[0] == resp.Simple("OK")
+    got = exchange(proxied, payload, chunking, until_replies=len(expected.replies) - 1, idle_timeout=2.0)
+    assert normalise(got.data) == normalise(expected.data[len(b"+OK\r\n") :])
     assert got.closed == expected.closed
+
+
+@pytest.mark.parametrize("chunking", ["whole", "byte"])
+def test_without_downstream_reset_logs_back_in_as_the_proxy(server_auth_endpoints, chunking):
+    # Redis would leave the connection logged out (NOAUTH); the proxy logs
+    # it back in with its own credentials, as when it connected.
+    proxied, _ = server_auth_endpoints
+    payload = C("AUTH", "carol", "carolpw") + C("ACL", "WHOAMI") + C("RESET") + C("ACL", "WHOAMI") + C("PING")
+    got = exchange(proxied, payload, chunking, until_replies=5, idle_timeout=2.0)
+    assert got.data == b"+OK\r\n$5\r\ncarol\r\n+RESET\r\n$7\r\ndefault\r\n+PONG\r\n"
 
 
 def test_auth_on_a_subscribed_resp2_connection(endpoints):

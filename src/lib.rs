@@ -21,6 +21,8 @@ pub mod config;
 pub mod resp;
 pub mod secret;
 pub mod session;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod users;
 
 #[cfg(target_arch = "wasm32")]

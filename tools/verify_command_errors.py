@@ -10,7 +10,7 @@ Usage:
 The fixture, src/command/testdata/unauthenticated_replies.json, is a list of
 {"argv": [...], "requirepass": bool, "reply": "...", "closed": bool}, strings
 being latin-1 (one char per byte). `cargo test` checks that resolve() + write_error_reply() /
-write_noauth_reply() produce exactly `reply` for every case, so recording
+noauth_reply() produce exactly `reply` for every case, so recording
 here and testing there ties the Rust code to the real server's bytes.
 
 Each case runs on a fresh connection to `redis-server --requirepass ...`,

@@ -10,7 +10,7 @@
 //!   `commandCheckArity` (plus the cross-protocol-scripting guard that
 //!   precedes them);
 //! - [`write_error_reply`] appends the exact error bytes Redis sends;
-//! - [`write_noauth_reply`] appends what Redis sends when authentication is
+//! - [`noauth_reply`] is what Redis sends when authentication is
 //!   still required, and [`write_protected_reply`] what it sends for
 //!   `DEBUG` / `MODULE LOAD` (refused by default, before the auth check).
 //!
@@ -538,17 +538,16 @@ pub fn write_error_reply<A: AsRef<[u8]>>(err: CommandError, argv: &[A], out: &mu
     }
 }
 
-/// Appends what Redis 7.0.15 sends when `spec` is refused because the client
-/// is not authenticated (`rejectCommand(c, shared.noautherr)`):
+/// What Redis 7.0.15 sends when `spec` is refused because the client is not
+/// authenticated (`rejectCommand(c, shared.noautherr)`):
 /// `-NOAUTH Authentication required.`, except that a refused `EXEC` becomes
 /// `-EXECABORT Transaction discarded because of: NOAUTH Authentication required.`
-pub fn write_noauth_reply(spec: &CommandSpec, out: &mut Vec<u8>) {
+pub fn noauth_reply(spec: &CommandSpec) -> &'static [u8] {
     if is_exec(spec) {
-        out.extend_from_slice(b"-EXECABORT Transaction discarded because of: ");
+        b"-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"
     } else {
-        out.push(b'-');
+        b"-NOAUTH Authentication required.\r\n"
     }
-    out.extend_from_slice(b"NOAUTH Authentication required.\r\n");
 }
 
 /// Appends what Redis 7.0.15 sends when a [`CommandFlags::PROTECTED`]

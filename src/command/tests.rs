@@ -533,10 +533,10 @@ fn error_reply_appends() {
 #[test]
 fn noauth_and_protected_bytes() {
     let mut out = Vec::new();
-    write_noauth_reply(lookup_command(b"get").unwrap(), &mut out);
+    out.extend_from_slice(noauth_reply(lookup_command(b"get").unwrap()));
     assert_eq!(out, b"-NOAUTH Authentication required.\r\n");
     out.clear();
-    write_noauth_reply(lookup_command(b"exec").unwrap(), &mut out);
+    out.extend_from_slice(noauth_reply(lookup_command(b"exec").unwrap()));
     assert_eq!(
         out,
         b"-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"
@@ -617,7 +617,7 @@ fn matches_recorded_redis_replies() {
             Ok(spec) => {
                 seen[7] = true;
                 assert!(requirepass, "{shown:?} would have run");
-                write_noauth_reply(spec, &mut got);
+                got.extend_from_slice(noauth_reply(spec));
                 assert_eq!(got, want, "{shown:?}");
                 assert!(!closed);
             }
@@ -662,7 +662,7 @@ proptest! {
         match resolve(&argv) {
             Ok(spec) => {
                 prop_assert!(spec.arity_accepts(argv.len()));
-                write_noauth_reply(spec, &mut out);
+                out.extend_from_slice(noauth_reply(spec));
                 write_protected_reply(spec, &mut out);
             }
             Err(e) => {

@@ -2,8 +2,17 @@
 //!
 //! It reads the plugin configuration once per VM, creates a
 //! [`Session`](crate::session::Session) per connection, hands it Envoy's
-//! buffers and writes back what it decides. Everything else lives in the
-//! sans-IO core.
+//! buffers and carries out each [`Step`]:
+//! - the verdict replaces the buffer (`set_buffer` with `start == 0`);
+//! - `Close::AfterWrite` closes the client once this step's bytes are out:
+//!   closing inside the callback would drop them (Envoy runs the close before
+//!   it moves the buffer to the socket), so the connection is queued and
+//!   closed from the root context's next tick;
+//! - `Pause::Start` lets this step's bytes go now (`resume_downstream`, which
+//!   Envoy runs after the callback) and then pauses the client's stream, so
+//!   Envoy keeps what the client sends next; a server step's `release` is
+//!   put in front of those bytes (`set_buffer` on the paused downstream
+//!   buffer) and the stream resumed.
 //!
 //! Host calls go through `proxy_wasm::hostcalls` with every status handled:
 //! the SDK's convenience wrappers `unwrap`, and a panic would kill the VM for
@@ -12,8 +21,9 @@
 
 mod metrics;
 
-use std::hash::{BuildHasher, RandomState};
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use log::{error, info, warn};
 use proxy_wasm::hostcalls;
@@ -22,19 +32,56 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
 
 use crate::config::{self, Config};
 use crate::resp::output::Verdict;
-use crate::session::{Session, SessionEvent};
+use crate::session::{Close, KEY_LEN, Pause, Session, SessionEvent, Step};
 use metrics::Metrics;
+
+/// How soon a queued close runs.
+const CLOSE_TICK: Duration = Duration::from_millis(10);
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(Root { config: None, metrics: Rc::new(Metrics::define()) })
+        Box::new(Root {
+            config: None,
+            metrics: Rc::new(Metrics::define()),
+            closing: Rc::new(Closing::default()),
+        })
     });
 }}
+
+/// Connections to close at the next tick, once their last bytes are out.
+#[derive(Default)]
+struct Closing {
+    ids: RefCell<Vec<u32>>,
+}
+
+impl Closing {
+    fn schedule(&self, context_id: u32) {
+        let mut ids = self.ids.borrow_mut();
+        if ids.is_empty() {
+            if let Err(status) = hostcalls::set_tick_period(CLOSE_TICK) {
+                error!("envoy-redis-auth: cannot set the tick period: {status:?}");
+            }
+        }
+        ids.push(context_id);
+    }
+
+    fn run(&self) {
+        let ids = std::mem::take(&mut *self.ids.borrow_mut());
+        for id in ids {
+            // NotFound: the connection is already gone.
+            if hostcalls::set_effective_context(id).is_ok() {
+                let _ = hostcalls::close_downstream();
+            }
+        }
+        let _ = hostcalls::set_tick_period(Duration::ZERO);
+    }
+}
 
 struct Root {
     config: Option<Rc<Config>>,
     metrics: Rc<Metrics>,
+    closing: Rc<Closing>,
 }
 
 impl Context for Root {}
@@ -80,81 +127,150 @@ impl RootContext for Root {
 
     fn create_stream_context(&self, context_id: u32) -> Option<Box<dyn StreamContext>> {
         // Returning None would make the SDK panic, so a connection without a
-        // configuration gets a context that refuses it.
-        let session = self
-            .config
-            .clone()
-            .map(|config| Session::new(config, connection_seed(context_id)));
+        // configuration (or without a marker key) gets a context that
+        // refuses it.
+        let session = match (&self.config, marker_key()) {
+            (Some(config), Some(key)) => Some(Session::new(config.clone(), key)),
+            _ => None,
+        };
         self.metrics.connection();
         Some(Box::new(Connection {
+            id: context_id,
             session,
             metrics: self.metrics.clone(),
+            closing: self.closing.clone(),
         }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::StreamContext)
     }
+
+    fn on_tick(&mut self) {
+        self.closing.run();
+    }
 }
 
-/// An unpredictable seed for the connection's markers. `RandomState` draws
-/// its keys from WASI `random_get` once per VM and varies them per call.
-fn connection_seed(context_id: u32) -> u64 {
-    RandomState::new().hash_one(context_id)
+/// A fresh, unpredictable key for a connection's markers, from the VM's
+/// random source (WASI `random_get`).
+fn marker_key() -> Option<[u8; KEY_LEN]> {
+    let mut key = [0u8; KEY_LEN];
+    match getrandom::fill(&mut key) {
+        Ok(()) => Some(key),
+        Err(err) => {
+            error!("envoy-redis-auth: no random bytes for the connection ({err}); closing it");
+            None
+        }
+    }
 }
 
 struct Connection {
+    id: u32,
     session: Option<Session>,
     metrics: Rc<Metrics>,
+    closing: Rc<Closing>,
 }
 
 impl Context for Connection {}
 
 impl StreamContext for Connection {
     fn on_downstream_data(&mut self, size: usize, _end_of_stream: bool) -> Action {
-        self.carry(BufferType::DownstreamData, size);
-        Action::Continue
+        self.carry(BufferType::DownstreamData, size, false)
     }
 
-    fn on_upstream_data(&mut self, size: usize, _end_of_stream: bool) -> Action {
-        self.carry(BufferType::UpstreamData, size);
-        Action::Continue
+    fn on_upstream_data(&mut self, size: usize, end_of_stream: bool) -> Action {
+        // After a server chunk that ends the stream, Envoy calls the VM
+        // again (proxy_on_upstream_connection_close). Closing inside this
+        // callback would delete the context first, and the SDK panics on a
+        // callback for a context it no longer knows: close from the tick.
+        self.carry(BufferType::UpstreamData, size, end_of_stream)
     }
 }
 
 impl Connection {
-    /// Hands one chunk to the session and applies its decision.
-    fn carry(&mut self, buffer: BufferType, size: usize) {
+    /// Hands one chunk to the session and carries out its decision.
+    /// `defer_close`: a close must wait for the next tick.
+    fn carry(&mut self, buffer: BufferType, size: usize, defer_close: bool) -> Action {
         let Some(session) = self.session.as_mut() else {
             error!("envoy-redis-auth: no valid configuration; closing the connection");
-            close_all();
-            return;
+            self.close(defer_close);
+            return Action::Continue;
         };
         let input = match hostcalls::get_buffer(buffer, 0, size) {
             Ok(bytes) => bytes.unwrap_or_default(),
             Err(status) => {
                 error!("envoy-redis-auth: cannot read {buffer:?}: {status:?}; closing");
-                close_all();
-                return;
+                self.close(defer_close);
+                return Action::Continue;
             }
         };
         let step = match buffer {
             BufferType::DownstreamData => session.on_client_data(&input),
             _ => session.on_server_data(&input),
         };
-        let mut close = step.close;
-        if let Verdict::Replace(bytes) = step.verdict {
-            if let Err(status) = hostcalls::set_buffer(buffer, 0, size, bytes) {
-                error!("envoy-redis-auth: cannot write {buffer:?}: {status:?}; closing");
-                close = true;
-            }
-        }
+        let (action, close) = apply(buffer, size, step, self.id, &self.closing);
         for event in session.drain_events() {
             report(&event, &self.metrics);
         }
         if close {
+            self.close(defer_close);
+        }
+        action
+    }
+
+    fn close(&self, defer: bool) {
+        if defer {
+            self.closing.schedule(self.id);
+        } else {
             close_all();
         }
+    }
+}
+
+/// Carries out a step; returns the action for the host and whether to close
+/// the connection now.
+fn apply(
+    buffer: BufferType,
+    size: usize,
+    step: Step<'_>,
+    id: u32,
+    closing: &Closing,
+) -> (Action, bool) {
+    if let Verdict::Replace(bytes) = step.verdict {
+        if let Err(status) = hostcalls::set_buffer(buffer, 0, size, bytes) {
+            error!("envoy-redis-auth: cannot write {buffer:?}: {status:?}; closing");
+            return (Action::Continue, true);
+        }
+    }
+    if let Some(bytes) = step.release {
+        // Goes in front of what the client sent while paused.
+        let released = hostcalls::set_buffer(BufferType::DownstreamData, 0, 0, bytes)
+            .and_then(|()| hostcalls::resume_downstream());
+        if let Err(status) = released {
+            error!("envoy-redis-auth: cannot release the held client bytes: {status:?}; closing");
+            return (Action::Continue, true);
+        }
+    }
+    let action = match step.pause {
+        Pause::No => Action::Continue,
+        Pause::Keep => Action::Pause,
+        Pause::Start => {
+            if let Err(status) = hostcalls::resume_downstream() {
+                error!(
+                    "envoy-redis-auth: cannot pass the bytes before a pause: {status:?}; closing"
+                );
+                return (Action::Continue, true);
+            }
+            Action::Pause
+        }
+    };
+    match step.close {
+        Close::No => (action, false),
+        Close::AfterWrite => {
+            closing.schedule(id);
+            (action, false)
+        }
+        Close::Now => (action, true),
     }
 }
 

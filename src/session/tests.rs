@@ -1,10 +1,13 @@
-//! Exact-byte tests of the session, with a tiny scripted server standing in
-//! for Redis. (The end-to-end tests in `e2e/` use a real Redis and Envoy;
-//! these pin down the state machine itself, including every chunking.)
+//! Exact-byte tests of the session, with a small model server standing in
+//! for Redis ([`crate::testkit`]). (The end-to-end tests in `e2e/` use a
+//! real Redis and Envoy; these pin down the state machine itself, including
+//! every chunking.)
 
 use super::*;
 use crate::resp::output::Verdict;
-use crate::resp::request::{Disposition, Event, RequestParser};
+use crate::testkit::ModelRedis;
+use marker::MarkerKey;
+use pending::Pending;
 
 const SERVER_PASSWORD: &[u8] = b"server-secret";
 
@@ -21,137 +24,18 @@ fn standard() -> Rc<Config> {
     )
 }
 
-/// A scripted stand-in for Redis: parses what the session sends and answers
-/// the few commands these tests use, the way Redis 7.0 does.
-#[derive(Default)]
-struct FakeRedis {
-    parser: RequestParser,
-    authenticated: bool,
-    subscribed: i64,
-    in_multi: bool,
-    queued: usize,
-    closed: bool,
-    /// Every command received, for leak checks.
-    received: Vec<Vec<Vec<u8>>>,
-}
-
-impl FakeRedis {
-    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut replies = Vec::new();
-        let mut out = Output::default();
-        out.begin();
-        self.parser.begin_chunk();
-        let mut pos = 0;
-        loop {
-            if self.closed {
-                break;
-            }
-            match self.parser.next(bytes, &mut pos, &mut out, true) {
-                Event::NeedMore => break,
-                Event::Decide(_) => self.parser.decide(bytes, &mut out, Disposition::Collect),
-                Event::Command(args) => {
-                    let argv: Vec<Vec<u8>> = (0..args.argc())
-                        .map(|i| args.get(i).unwrap().to_vec())
-                        .collect();
-                    self.received.push(argv.clone());
-                    self.run(&argv, &mut replies);
-                }
-                Event::Empty | Event::Forwarded => {}
-                Event::Error(_) => panic!("session sent malformed RESP"),
-            }
-        }
-        self.parser.end_chunk(bytes);
-        replies
-    }
-
-    fn run(&mut self, argv: &[Vec<u8>], out: &mut Vec<u8>) {
-        let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
-        if !self.authenticated && !matches!(name.as_str(), "auth" | "quit") {
-            if name.starts_with("era:") {
-                unknown_command(&argv[0], out);
-            } else {
-                out.extend_from_slice(b"-NOAUTH Authentication required.\r\n");
-            }
-            return;
-        }
-        if self.in_multi && !matches!(name.as_str(), "exec" | "discard" | "multi") {
-            if name.starts_with("era:") {
-                unknown_command(&argv[0], out);
-            } else {
-                self.queued += 1;
-                out.extend_from_slice(b"+QUEUED\r\n");
-            }
-            return;
-        }
-        match name.as_str() {
-            "auth" => {
-                if argv.last().map(Vec::as_slice) == Some(SERVER_PASSWORD) {
-                    self.authenticated = true;
-                    out.extend_from_slice(b"+OK\r\n");
-                } else {
-                    out.extend_from_slice(replies::WRONGPASS);
-                }
-            }
-            "ping" if argv.len() == 2 => {
-                if self.subscribed > 0 {
-                    out.extend_from_slice(b"*2\r\n$4\r\npong\r\n");
-                }
-                crate::resp::write_bulk(out, &argv[1]);
-            }
-            "ping" => out.extend_from_slice(b"+PONG\r\n"),
-            "quit" => {
-                out.extend_from_slice(b"+OK\r\n");
-                self.closed = true;
-            }
-            "get" => out.extend_from_slice(b"$3\r\nbar\r\n"),
-            "echo" => crate::resp::write_bulk(out, &argv[1]),
-            "reset" => {
-                self.authenticated = false;
-                self.subscribed = 0;
-                self.in_multi = false;
-                out.extend_from_slice(b"+RESET\r\n");
-            }
-            "hello" => out.extend_from_slice(b"%1\r\n$5\r\nproto\r\n:3\r\n"),
-            "subscribe" => {
-                for channel in &argv[1..] {
-                    self.subscribed += 1;
-                    out.extend_from_slice(b"*3\r\n$9\r\nsubscribe\r\n");
-                    crate::resp::write_bulk(out, channel);
-                    out.extend_from_slice(format!(":{}\r\n", self.subscribed).as_bytes());
-                }
-            }
-            "multi" => {
-                self.in_multi = true;
-                self.queued = 0;
-                out.extend_from_slice(b"+OK\r\n");
-            }
-            "exec" => {
-                self.in_multi = false;
-                out.extend_from_slice(format!("*{}\r\n", self.queued).as_bytes());
-                for _ in 0..self.queued {
-                    out.extend_from_slice(b"$3\r\nbar\r\n");
-                }
-            }
-            other if other.starts_with("era:") => unknown_command(&argv[0], out),
-            _ => out.extend_from_slice(b"+OK\r\n"),
-        }
-    }
-}
-
-fn unknown_command(name: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(b"-ERR unknown command '");
-    out.extend_from_slice(name);
-    out.extend_from_slice(b"', with args beginning with: \r\n");
-}
-
-/// A session wired to a fake server; records both directions.
+/// A session wired to a model server; records both directions.
 struct Rig {
     session: Session,
-    server: FakeRedis,
+    server: ModelRedis,
     to_client: Vec<u8>,
     to_server: Vec<u8>,
-    closed_by_filter: bool,
+    /// The last close the session asked for.
+    close: Close,
+    paused: bool,
 }
+
+const KEY: [u8; KEY_LEN] = [0x5a; KEY_LEN];
 
 fn apply(verdict: Verdict<'_>, input: &[u8], sink: &mut Vec<u8>) {
     match verdict {
@@ -162,12 +46,25 @@ fn apply(verdict: Verdict<'_>, input: &[u8], sink: &mut Vec<u8>) {
 
 impl Rig {
     fn new(config: Rc<Config>) -> Self {
+        let mut server = ModelRedis::new(SERVER_PASSWORD);
+        server.set_value(b"foo", b"bar");
+        Self::with_server(config, server)
+    }
+
+    fn with_server(config: Rc<Config>, server: ModelRedis) -> Self {
         Self {
-            session: Session::new(config, 0xfeed_face_cafe_beef),
-            server: FakeRedis::default(),
+            session: Session::new(config, KEY),
+            server,
             to_client: Vec::new(),
             to_server: Vec::new(),
-            closed_by_filter: false,
+            close: Close::No,
+            paused: false,
+        }
+    }
+
+    fn note_close(&mut self, close: Close) {
+        if close != Close::No {
+            self.close = close;
         }
     }
 
@@ -177,22 +74,43 @@ impl Rig {
         let before = self.to_client.len();
         for piece in bytes.chunks(chunk.max(1)) {
             let step = self.session.on_client_data(piece);
-            self.closed_by_filter |= step.close;
+            self.close = match step.close {
+                Close::No => self.close,
+                close => close,
+            };
             let mut upstream = Vec::new();
-            apply(step.verdict, piece, &mut upstream);
-            self.to_server.extend_from_slice(&upstream);
-            if self.server.closed {
-                continue;
+            match step.pause {
+                // Held by the host; the session releases it with its own bytes.
+                Pause::Keep => {}
+                Pause::Start => {
+                    apply(step.verdict, piece, &mut upstream);
+                    self.paused = true;
+                }
+                Pause::No => apply(step.verdict, piece, &mut upstream),
             }
-            let replies = self.server.feed(&upstream);
-            // Hand the replies back in the same chunking.
-            for reply_piece in replies.chunks(chunk.max(1)) {
-                let step = self.session.on_server_data(reply_piece);
-                self.closed_by_filter |= step.close;
-                apply(step.verdict, reply_piece, &mut self.to_client);
-            }
+            self.upstream(upstream, chunk);
         }
         self.to_client[before..].to_vec()
+    }
+
+    /// Hands bytes to the server and its replies back through the session,
+    /// in the same chunking, following releases of held bytes.
+    fn upstream(&mut self, mut upstream: Vec<u8>, chunk: usize) {
+        while !upstream.is_empty() {
+            self.to_server.extend_from_slice(&upstream);
+            let replies = self.server.feed(&upstream);
+            upstream.clear();
+            for reply_piece in replies.chunks(chunk.max(1)) {
+                let step = self.session.on_server_data(reply_piece);
+                let close = step.close;
+                if let Some(released) = step.release {
+                    upstream.extend_from_slice(released);
+                    self.paused = false;
+                }
+                apply(step.verdict, reply_piece, &mut self.to_client);
+                self.note_close(close);
+            }
+        }
     }
 
     /// Delivers unsolicited server bytes (pub/sub messages).
@@ -202,6 +120,15 @@ impl Rig {
         apply(step.verdict, bytes, &mut got);
         self.to_client.extend_from_slice(&got);
         got
+    }
+
+    /// What reached the server, command by command.
+    fn commands(&self) -> Vec<String> {
+        self.server
+            .received
+            .iter()
+            .map(|r| r.argv.iter().map(|a| text(a)).collect::<Vec<_>>().join(" "))
+            .collect()
     }
 }
 
@@ -238,9 +165,8 @@ fn refuses_commands_before_auth_without_telling_the_server() {
          -ERR unknown command 'FOO', with args beginning with: \r\n"
     );
     // The server saw the proxy's AUTH and markers, never the client's commands.
-    for argv in &rig.server.received {
-        let name = text(&argv[0]).to_ascii_lowercase();
-        assert!(name == "auth" || name == "ping", "{argv:?}");
+    for received in &rig.server.received {
+        assert!(received.from_proxy, "{received:?}");
     }
     assert!(!text(&rig.to_server).contains("secret\r\n\r\n"));
 }
@@ -281,6 +207,7 @@ fn closes_after_too_many_failures() {
     );
     assert_eq!(text(&got), text(&replies::WRONGPASS.repeat(3)));
     assert!(rig.server.closed, "QUIT was sent after the last error");
+    assert_eq!(rig.close, Close::AfterWrite, "closed once the error is out");
     assert!(!text(&rig.to_server).contains("client-pw"));
 }
 
@@ -292,6 +219,7 @@ fn protocol_errors_reply_then_close() {
         "-NOAUTH Authentication required.\r\n-ERR Protocol error: invalid bulk length\r\n"
     );
     assert!(rig.server.closed);
+    assert_eq!(rig.close, Close::AfterWrite);
 }
 
 #[test]
@@ -304,11 +232,7 @@ fn quit_and_reset_before_auth() {
 fn hello_with_auth_is_rewritten_without_credentials() {
     let (got, rig) = exchange(standard(), b"HELLO 3 AUTH alice alicepw SETNAME app\r\n");
     assert_eq!(text(&got), "%1\r\n$5\r\nproto\r\n:3\r\n");
-    let last = rig.server.received.last().unwrap();
-    assert_eq!(
-        last.iter().map(|a| text(a)).collect::<Vec<_>>(),
-        ["HELLO", "3", "SETNAME", "app"]
-    );
+    assert_eq!(rig.commands().last().unwrap(), "HELLO 3 SETNAME app");
     assert!(!text(&rig.to_server).contains("alicepw"));
 }
 
@@ -358,36 +282,41 @@ fn rejected_proxy_credentials_name_the_cause() {
 }
 
 #[test]
-fn without_downstream_auth_behaves_like_a_passwordless_redis() {
+fn without_downstream_auth_goes_to_the_server() {
+    // The proxy owns no identities: the server judges the client's AUTH.
     let config = config(r#"{"upstream": {"password": "server-secret"}}"#);
     let (got, rig) = exchange(
         config,
-        b"GET foo\r\nAUTH x\r\nAUTH default anything\r\nAUTH alice x\r\n",
+        b"GET foo\r\nAUTH x\r\nAUTH default anything\r\nAUTH server-secret\r\nHELLO 3 AUTH default x\r\n",
     );
     assert_eq!(
         text(&got),
         text(
             &[
                 &b"$3\r\nbar\r\n"[..],
-                replies::AUTH_WITHOUT_PASSWORD,
+                replies::WRONGPASS,
+                replies::WRONGPASS,
                 replies::OK,
-                replies::WRONGPASS
+                replies::WRONGPASS,
             ]
             .concat()
         )
     );
-    assert!(!text(&rig.to_server).contains("anything"));
+    assert_eq!(rig.commands()[2], "AUTH x");
+    assert_eq!(rig.commands().last().unwrap(), "HELLO 3 AUTH default x");
 }
 
 #[test]
 fn auth_and_hello_auth_are_refused_inside_multi() {
     let (got, _) = exchange(
         standard(),
-        b"AUTH client-pw\r\nMULTI\r\nGET a\r\nAUTH client-pw\r\nEXEC\r\n",
+        b"AUTH client-pw\r\nMULTI\r\nGET foo\r\nAUTH client-pw\r\nEXEC\r\n",
     );
+    // Like any command Redis refuses while queueing, it aborts the EXEC.
     assert_eq!(
         text(&got),
-        "+OK\r\n+OK\r\n+QUEUED\r\n-ERR Command not allowed inside a transaction\r\n*1\r\n$3\r\nbar\r\n"
+        "+OK\r\n+OK\r\n+QUEUED\r\n-ERR Command not allowed inside a transaction\r\n\
+         -EXECABORT Transaction discarded because of previous errors.\r\n"
     );
 }
 
@@ -433,30 +362,37 @@ fn non_resp_from_the_server_closes() {
     let mut rig = Rig::new(standard());
     rig.send(b"AUTH client-pw\r\n", 100);
     let step = rig.session.on_server_data(b"garbage\r\n");
-    assert!(step.close);
+    assert_eq!(step.close, Close::Now);
 }
 
 #[test]
 fn cross_protocol_attacks_close_without_reply() {
-    let (got, rig) = exchange(standard(), b"PING\r\nPOST / HTTP/1.1\r\nPING\r\n");
-    assert_eq!(text(&got), "-NOAUTH Authentication required.\r\n");
+    // In one read, Redis drops the replies it has not written yet.
+    let mut rig = Rig::new(standard());
+    let got = rig.send(b"PING\r\nPOST / HTTP/1.1\r\nPING\r\n", 100);
+    assert_eq!(text(&got), "");
     assert!(rig.server.closed);
+    assert_eq!(rig.close, Close::AfterWrite);
+    // A reply to an earlier read is written before the attack arrives.
+    let mut rig = Rig::new(standard());
+    let got = rig.send(b"PING\r\n", 100);
+    let got = [got, rig.send(b"Host: x\r\nPING\r\n", 100)].concat();
+    assert_eq!(text(&got), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(rig.close, Close::AfterWrite);
 }
 
 #[test]
 fn suppressed_marker_replies_are_dropped_in_order() {
-    // Simulate CLIENT REPLY OFF: the server never answers marker 0.
-    let mut rig = Rig::new(standard());
-    rig.send(b"AUTH client-pw\r\n", 100);
-    let _ = rig
-        .session
-        .on_client_data(b"AUTH wrong\r\nAUTH client-pw\r\n");
-    let mut got = Vec::new();
-    let mut reply = Vec::new();
-    crate::resp::write_bulk(&mut reply, b"era:feedfacecafebeef:2");
-    let step = rig.session.on_server_data(&reply);
-    apply(step.verdict, &reply, &mut got);
-    assert_eq!(text(&got), "+OK\r\n");
+    // CLIENT REPLY SKIP suppresses the next reply: a local one too.
+    let (got, _) = exchange(
+        standard(),
+        b"AUTH client-pw\r\nCLIENT REPLY SKIP\r\nAUTH wrong\r\nAUTH client-pw\r\n\
+          CLIENT REPLY OFF\r\nAUTH x\r\nGET foo\r\nCLIENT REPLY ON\r\nAUTH y\r\n",
+    );
+    assert_eq!(
+        text(&got),
+        text(&[replies::OK, replies::OK, replies::OK, replies::WRONGPASS].concat())
+    );
 }
 
 fn command_strategy() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
@@ -505,7 +441,7 @@ proptest::proptest! {
         server in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
         chunk in 1usize..9,
     ) {
-        let mut session = Session::new(standard(), 1);
+        let mut session = Session::new(standard(), KEY);
         for (c, s) in client.chunks(chunk).zip(server.chunks(chunk)) {
             let _ = session.on_client_data(c);
             let _ = session.on_server_data(s);
@@ -531,4 +467,152 @@ fn pushes_before_a_reset_keep_their_place() {
         apply(rig.session.on_server_data(piece).verdict, piece, &mut got);
     }
     assert_eq!(text(&got), format!("$1\r\na\r\n{}+RESET\r\n", text(push)));
+}
+
+#[test]
+fn sync_waits_for_the_proxys_own_replies() {
+    // SYNC as the first command: the proxy's AUTH goes first, and Redis
+    // would refuse SYNC with that reply pending. It is held until a marker
+    // behind the AUTH comes back, then released ahead of anything the
+    // client sent meanwhile, and the stream turns raw.
+    let mut rig = Rig::new(standard());
+    let got = rig.send(b"AUTH client-pw\r\n", 100);
+    assert_eq!(text(&got), "+OK\r\n");
+    let mut rig = Rig::new(config(
+        r#"{"downstream": {"users": ["user default on nopass ~* &* +@all"]},
+            "upstream": {"password": "server-secret"}}"#,
+    ));
+    let step = rig.session.on_client_data(b"SYNC\r\n");
+    assert_eq!(step.pause, Pause::Start);
+    let mut first = Vec::new();
+    apply(step.verdict, b"SYNC\r\n", &mut first);
+    assert!(
+        !text(&first).contains("SYNC"),
+        "held back: {}",
+        text(&first)
+    );
+    // The client's next bytes stay with the host while held.
+    assert_eq!(rig.session.on_client_data(b"x").pause, Pause::Keep);
+    let replies = rig.server.feed(&first);
+    assert!(!rig.server.replicating);
+    let step = rig.session.on_server_data(&replies);
+    let released = step.release.map(<[u8]>::to_vec).unwrap();
+    let mut got = Vec::new();
+    apply(step.verdict, &replies, &mut got);
+    assert_eq!(text(&got), "", "neither the AUTH reply nor the marker's");
+    assert_eq!(text(&released), "SYNC\r\n");
+    let stream = rig.server.feed(&released);
+    assert!(rig.server.replicating);
+    let step = rig.session.on_server_data(&stream);
+    assert_eq!(step.verdict, Verdict::Unchanged, "raw from here");
+    assert_eq!(
+        rig.session.on_client_data(b"+ACK\r\n").verdict,
+        Verdict::Unchanged
+    );
+}
+
+#[test]
+fn sync_with_nothing_pending_goes_straight_through() {
+    let mut rig = Rig::new(standard());
+    rig.send(b"AUTH client-pw\r\n", 100);
+    let got = rig.send(b"SYNC\r\n", 100);
+    assert_eq!(text(&got), "+FULLRESYNC 0 0\r\n$3\r\nrdb");
+    assert!(!rig.paused);
+}
+
+#[test]
+fn local_replies_survive_a_server_that_refuses_everything() {
+    // -LOADING, -BUSY, -MASTERDOWN: Redis checks them after a command's
+    // existence, so the markers still get their unknown-command error.
+    for refusal in [
+        &b"-LOADING Redis is loading the dataset in memory\r\n"[..],
+        b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n",
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n",
+    ] {
+        let mut server = ModelRedis::new(SERVER_PASSWORD);
+        server.refusal = Some(refusal.to_vec());
+        let mut rig = Rig::with_server(standard(), server);
+        let got = rig.send(b"GET k\r\nAUTH wrong\r\nAUTH client-pw\r\nGET k\r\nAUTH client-pw\r\n", 100);
+        assert_eq!(
+            text(&got),
+            text(
+                &[
+                    &b"-NOAUTH Authentication required.\r\n"[..],
+                    replies::WRONGPASS,
+                    replies::OK,
+                    refusal,
+                    replies::OK,
+                ]
+                .concat()
+            )
+        );
+    }
+}
+
+#[test]
+fn a_marker_reply_of_another_connection_is_just_a_reply() {
+    let mut rig = Rig::new(standard());
+    rig.send(b"AUTH client-pw\r\n", 100);
+    // What another connection's marker reply would look like: passed on.
+    let mut other = Pending::new(MarkerKey::new([1; KEY_LEN]));
+    let mut command = Vec::new();
+    other.send(&mut command, pending::Action::Barrier);
+    let name = &command[command.iter().position(|&b| b == b'e').unwrap()..command.len() - 2];
+    let forged = [
+        &b"-ERR unknown command '"[..],
+        name,
+        b"', with args beginning with: \r\n",
+    ]
+    .concat();
+    assert_eq!(rig.push(&forged), forged);
+}
+
+#[test]
+fn after_the_last_reply_the_connection_is_closed() {
+    let mut rig = Rig::new(standard());
+    let got = rig.send(b"QUIT\r\n", 100);
+    assert_eq!(text(&got), "+OK\r\n");
+    assert_eq!(rig.close, Close::AfterWrite);
+    // Whatever the client writes next is not read: close now.
+    let step = rig.session.on_client_data(b"PING\r\n");
+    assert_eq!(step.close, Close::Now);
+    assert_eq!(step.verdict, Verdict::Replace(b""));
+}
+
+#[test]
+fn pending_local_replies_are_bounded() {
+    // A client whose replies never come back (CLIENT REPLY OFF, or a server
+    // that stopped answering) cannot grow the queue without bound.
+    let mut session = Session::new(standard(), KEY);
+    let command = [
+        &b"*2\r\n$6\r\nNOSUCH\r\n$200\r\n"[..],
+        &[b'x'; 200],
+        b"\r\n",
+    ]
+    .concat();
+    let chunk = command.repeat(100);
+    let mut closed = false;
+    for _ in 0..100 {
+        let step = session.on_client_data(&chunk);
+        if step.close == Close::Now {
+            closed = true;
+            break;
+        }
+        assert!(session.held_bytes() < 2 * MAX_PENDING_REPLY_BYTES);
+    }
+    assert!(closed);
+    assert!(
+        session
+            .drain_events()
+            .any(|e| e == SessionEvent::TooManyPending)
+    );
+}
+
+#[test]
+fn deeply_nested_replies_pass() {
+    let mut rig = Rig::new(standard());
+    rig.send(b"AUTH client-pw\r\n", 100);
+    let reply = [&b"*2\r\n".repeat(8000)[..], &b":1\r\n".repeat(8001)].concat();
+    assert_eq!(rig.push(&reply), reply);
+    assert_eq!(text(&rig.send(b"GET foo\r\n", 100)), "$3\r\nbar\r\n");
 }

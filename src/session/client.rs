@@ -1,0 +1,417 @@
+//! Client → server: what the client sends, and what the server gets instead.
+//!
+//! Commands are framed by [`RequestParser`]; once a command's name is known
+//! it is either forwarded as it streams in or collected and answered here
+//! (see the module docs of [`super`]). Local replies leave as markers
+//! ([`Pending::send`]); this side never writes to the client itself.
+
+use crate::command::{self, CommandError};
+use crate::config::Config;
+use crate::resp::output::Output;
+use crate::resp::request::{Args, Disposition, Event, Head};
+
+use super::auth::{self, Identity, Outcome};
+use super::pending::{Action, Reply};
+use super::{Close, Flow, Pause, QUIT, Session, SessionEvent, State, Step, replies, settled};
+
+/// What the session knows of the client's side of the connection.
+pub(super) struct ClientSide {
+    pub(super) flow: Flow,
+    /// The first chunk has been seen (the proxy's `AUTH` went before it).
+    started: bool,
+    pub(super) identity: Identity,
+    auth_failures: u32,
+    in_multi: bool,
+    after_forward: AfterForward,
+    /// The first marker sent for the chunk being read. A cross-protocol
+    /// attack drops the local replies from there on, as Redis drops the
+    /// replies to a read it has not written yet when it closes.
+    chunk_first_marker: u64,
+    /// During a chunk: where in its output a held `SYNC`/`PSYNC` begins.
+    hold_from: Option<usize>,
+    /// What the client sent from a held `SYNC`/`PSYNC` on, until the
+    /// server's replies to everything before it are back.
+    pub(super) held: Option<Vec<u8>>,
+}
+
+/// What to do when a forwarded command has been handed on completely.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterForward {
+    Nothing,
+    EnterMulti,
+    LeaveMulti,
+    Reset,
+    Replication,
+}
+
+impl ClientSide {
+    pub(super) fn new(config: &Config) -> Self {
+        Self {
+            flow: Flow::Open,
+            started: false,
+            identity: Identity {
+                authenticated: config.users().authenticated_on_connect(),
+                user: None,
+            },
+            auth_failures: 0,
+            in_multi: false,
+            after_forward: AfterForward::Nothing,
+            chunk_first_marker: 0,
+            hold_from: None,
+            held: None,
+        }
+    }
+
+    pub(super) fn held_bytes(&self) -> usize {
+        self.held.as_ref().map_or(0, Vec::capacity)
+    }
+}
+
+/// [`Session::on_client_data`].
+pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a> {
+    let Session {
+        parser,
+        client_out: out,
+        state,
+        ..
+    } = session;
+    out.begin();
+    if state.client.held.is_some() {
+        let mut step = settled(Flow::Raw, out, input);
+        step.pause = Pause::Keep;
+        return step;
+    }
+    if state.server.finished {
+        // The last reply is with the client; whatever comes now is unread.
+        let mut step = settled(Flow::Closing, out, input);
+        step.close = Close::Now;
+        return step;
+    }
+    if state.client.flow != Flow::Open {
+        return settled(state.client.flow, out, input);
+    }
+    if !state.client.started {
+        state.client.started = true;
+        if let Some(upstream) = &state.config.upstream {
+            upstream.append_auth_command(out.owned(input));
+            state.server.expect_auth_reply = true;
+        }
+    }
+    state.client.chunk_first_marker = state.pending.next_id();
+    parser.begin_chunk();
+    let mut pos = 0;
+    loop {
+        let authenticated = state.client.identity.authenticated;
+        match parser.next(input, &mut pos, out, authenticated) {
+            Event::NeedMore => break,
+            Event::Empty => {}
+            Event::Decide(head) => {
+                let disposition = state.decide(&head, input, out);
+                parser.decide(input, out, disposition);
+            }
+            Event::Command(args) => state.on_command(args, input, out),
+            Event::Forwarded => state.after_forwarded(input, out),
+            Event::Error(error) => {
+                state.events.push(SessionEvent::ProtocolError(error));
+                let mut reply = Vec::new();
+                error.reply(&mut reply);
+                state.reply_locally(input, out, Reply::Owned(reply.into()), true);
+            }
+        }
+        match state.client.flow {
+            Flow::Open => {}
+            Flow::Closing => break,
+            Flow::Raw => {
+                out.pass(input, pos..input.len());
+                break;
+            }
+        }
+    }
+    parser.end_chunk(input);
+    let held = state
+        .client
+        .hold_from
+        .take()
+        .map(|at| out.split_off(input, at));
+    let mut step = Step::new(out.finish(input));
+    if let Some(held) = held {
+        state.client.held = Some(held);
+        step.pause = Pause::Start;
+    }
+    if state.pending.overflowing() {
+        state.events.push(SessionEvent::TooManyPending);
+        state.client.flow = Flow::Closing;
+        step.close = Close::Now;
+    }
+    step
+}
+
+/// Command names the session treats specially once the client is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Special {
+    Auth,
+    Hello,
+    Reset,
+    Multi,
+    Exec,
+    Discard,
+    Replication,
+    Other,
+}
+
+fn classify(name: Option<&[u8]>) -> Special {
+    let Some(name) = name else {
+        return Special::Other;
+    };
+    let is = |word: &[u8]| name.eq_ignore_ascii_case(word);
+    if is(b"auth") {
+        Special::Auth
+    } else if is(b"hello") {
+        Special::Hello
+    } else if is(b"reset") {
+        Special::Reset
+    } else if is(b"multi") {
+        Special::Multi
+    } else if is(b"exec") {
+        Special::Exec
+    } else if is(b"discard") {
+        Special::Discard
+    } else if is(b"sync") || is(b"psync") {
+        Special::Replication
+    } else {
+        Special::Other
+    }
+}
+
+impl State {
+    fn decide(&mut self, head: &Head, input: &[u8], out: &mut Output) -> Disposition {
+        self.client.after_forward = AfterForward::Nothing;
+        if !self.client.identity.authenticated {
+            return Disposition::Collect;
+        }
+        let exact = |n: usize| head.argc == n;
+        let owns_identities = self.config.downstream.is_some();
+        self.client.after_forward = match classify(head.name) {
+            Special::Auth | Special::Hello if owns_identities => return Disposition::Collect,
+            Special::Reset if exact(1) => AfterForward::Reset,
+            Special::Multi if exact(1) => AfterForward::EnterMulti,
+            Special::Exec => AfterForward::LeaveMulti,
+            Special::Discard if exact(1) => AfterForward::LeaveMulti,
+            Special::Replication => {
+                if self.proxy_replies_due() {
+                    // Redis refuses SYNC while replies are pending, and ours
+                    // (the AUTH in front of this very command, markers) would
+                    // be: send it once a marker behind them comes back.
+                    self.send_marker(input, out, Action::Barrier);
+                    self.client.hold_from = Some(out.len());
+                }
+                AfterForward::Replication
+            }
+            _ => AfterForward::Nothing,
+        };
+        Disposition::Forward
+    }
+
+    /// Whether replies the proxy asked for (its `AUTH`, markers) are still
+    /// to come.
+    fn proxy_replies_due(&self) -> bool {
+        self.server.expect_auth_reply || self.server.reauth_pending > 0 || !self.pending.is_empty()
+    }
+
+    fn after_forwarded(&mut self, input: &[u8], out: &mut Output) {
+        match std::mem::replace(&mut self.client.after_forward, AfterForward::Nothing) {
+            AfterForward::Nothing => {}
+            AfterForward::EnterMulti => self.client.in_multi = true,
+            AfterForward::LeaveMulti => self.client.in_multi = false,
+            AfterForward::Reset => {
+                // RESET logs the server connection out as well: log it back
+                // in, and learn when the reset is done from a marker.
+                self.client.in_multi = false;
+                self.reset_identity();
+                let reauth = match &self.config.upstream {
+                    Some(upstream) => {
+                        upstream.append_auth_command(out.owned(input));
+                        self.server.reauth_pending += 1;
+                        true
+                    }
+                    None => false,
+                };
+                self.send_marker(input, out, Action::ResetDone { reauth });
+            }
+            AfterForward::Replication => {
+                self.client.flow = Flow::Raw;
+                self.server.raw_pending = true;
+            }
+        }
+    }
+
+    /// `RESET` makes the client the default user, authenticated only if
+    /// that user needs no password.
+    fn reset_identity(&mut self) {
+        self.client.identity = Identity {
+            authenticated: self.config.users().authenticated_on_connect(),
+            user: None,
+        };
+    }
+
+    fn on_command(&mut self, args: &Args, input: &[u8], out: &mut Output) {
+        if self.client.identity.authenticated {
+            self.on_authenticated_command(args, input, out);
+        } else {
+            self.on_unauthenticated_command(args, input, out);
+        }
+    }
+
+    /// Collected commands from a client that is in: only `AUTH` and `HELLO`.
+    fn on_authenticated_command(&mut self, args: &Args, input: &[u8], out: &mut Output) {
+        let name = args.get(0).unwrap_or_default();
+        let is_auth = name.eq_ignore_ascii_case(b"auth");
+        if !is_auth && !auth::hello_needs_filter(args) {
+            // A plain HELLO: the server answers it (and switches protocol).
+            let mut command = Vec::new();
+            let parts: Vec<&[u8]> = (0..args.argc()).filter_map(|i| args.get(i)).collect();
+            crate::resp::write_command(&mut command, &parts);
+            out.push(input, &command);
+            return;
+        }
+        let spec_name = if is_auth { "auth" } else { "hello" };
+        if is_auth && args.argc() < 2 {
+            if let Some(spec) = command::lookup_command(b"auth") {
+                self.reply_command_error(CommandError::WrongArity(spec), &[name], input, out);
+            }
+            return;
+        }
+        // Checks Redis makes in processCommand before running the command.
+        // Redis queues AUTH and HELLO inside MULTI; the filter refuses them
+        // there instead, as if they were no-multi commands, since it cannot
+        // run them at EXEC time.
+        if self.client.in_multi {
+            self.reply_static(input, out, replies::NOT_IN_TRANSACTION);
+            return;
+        }
+        if self.server.subscriptions.restricts_commands() {
+            let mut reply = Vec::new();
+            replies::pubsub_context_error(spec_name, &mut reply);
+            self.reply_locally(input, out, Reply::Owned(reply.into()), false);
+            return;
+        }
+        self.run_auth_or_hello(is_auth, args, input, out);
+    }
+
+    /// Commands from a client that has not authenticated: answered here, in
+    /// the order of Redis's checks.
+    fn on_unauthenticated_command(&mut self, args: &Args, input: &[u8], out: &mut Output) {
+        let argv: Vec<&[u8]> = (0..args.argc())
+            .map(|i| args.get(i).unwrap_or_default())
+            .collect();
+        let spec = match command::resolve(&argv) {
+            Ok(spec) => spec,
+            Err(CommandError::SecurityAttack) => {
+                // Redis closes at once, dropping the replies it has not
+                // written yet: those to this read's earlier commands.
+                self.events.push(SessionEvent::CrossProtocolAttack);
+                self.pending.silence_from(self.client.chunk_first_marker);
+                self.reply_locally(input, out, Reply::Static(b""), true);
+                return;
+            }
+            Err(error) => {
+                self.reply_command_error(error, &argv, input, out);
+                return;
+            }
+        };
+        match spec.name {
+            "auth" => self.run_auth_or_hello(true, args, input, out),
+            "hello" => self.run_auth_or_hello(false, args, input, out),
+            "quit" => self.reply_locally(input, out, Reply::Static(replies::OK), true),
+            "reset" => {
+                self.client.in_multi = false;
+                self.reset_identity();
+                self.reply_static(input, out, replies::RESET);
+            }
+            _ if spec.flags.contains(command::CommandFlags::PROTECTED) => {
+                let mut reply = Vec::new();
+                command::write_protected_reply(spec, &mut reply);
+                self.reply_locally(input, out, Reply::Owned(reply.into()), false);
+            }
+            _ => {
+                self.events.push(SessionEvent::Unauthenticated);
+                self.reply_static(input, out, command::noauth_reply(spec));
+            }
+        }
+    }
+
+    fn reply_command_error(
+        &mut self,
+        error: CommandError,
+        argv: &[&[u8]],
+        input: &[u8],
+        out: &mut Output,
+    ) {
+        let mut reply = Vec::new();
+        command::write_error_reply(error, argv, &mut reply);
+        self.reply_locally(input, out, Reply::Owned(reply.into()), false);
+    }
+
+    fn run_auth_or_hello(&mut self, is_auth: bool, args: &Args, input: &[u8], out: &mut Output) {
+        let users = self.config.users();
+        let identity = &mut self.client.identity;
+        let outcome = if is_auth {
+            auth::auth(users, args, identity)
+        } else {
+            auth::hello(users, args, identity)
+        };
+        match outcome {
+            Outcome::Reply(reply) => {
+                if reply == replies::OK {
+                    self.events.push(SessionEvent::AuthSucceeded);
+                }
+                self.reply_static(input, out, reply);
+            }
+            Outcome::ReplyOwned(reply) => {
+                self.reply_locally(input, out, Reply::Owned(reply.into()), false);
+            }
+            Outcome::Forward {
+                command,
+                authenticated,
+            } => {
+                if authenticated {
+                    self.events.push(SessionEvent::AuthSucceeded);
+                }
+                out.push(input, &command);
+            }
+            Outcome::WrongPass => {
+                self.events.push(SessionEvent::AuthFailed);
+                self.client.auth_failures = self.client.auth_failures.saturating_add(1);
+                let limit = self.config.max_auth_failures();
+                let close = limit > 0 && self.client.auth_failures >= limit;
+                if close {
+                    self.events
+                        .push(SessionEvent::TooManyAuthFailures(self.client.auth_failures));
+                }
+                self.reply_locally(input, out, Reply::Static(replies::WRONGPASS), close);
+            }
+        }
+    }
+
+    fn reply_static(&mut self, input: &[u8], out: &mut Output, reply: &'static [u8]) {
+        self.reply_locally(input, out, Reply::Static(reply), false);
+    }
+
+    /// Sends a marker whose answer becomes `reply`; with `close`, follows it
+    /// with `QUIT` and stops reading the client. (The filter closes the
+    /// connection once the reply is delivered; `QUIT` makes sure the server
+    /// goes away too, even if the marker's reply never comes.)
+    fn reply_locally(&mut self, input: &[u8], out: &mut Output, reply: Reply, close: bool) {
+        if close {
+            self.send_marker(input, out, Action::ReplyThenClose(reply));
+            out.push(input, QUIT);
+            self.client.flow = Flow::Closing;
+        } else {
+            self.send_marker(input, out, Action::Reply(reply));
+        }
+    }
+
+    fn send_marker(&mut self, input: &[u8], out: &mut Output, action: Action) {
+        self.pending.send(out.owned(input), action);
+    }
+}

@@ -1,0 +1,368 @@
+//! Server → client: what the server sends, and what the client gets instead.
+//!
+//! [`ReplyFramer`](crate::resp::reply::ReplyFramer) splits the stream into top-level replies. Small replies
+//! (up to [`KEEP_MAX`]) are kept whole until they end, to be recognised: the
+//! reply to the proxy's `AUTH` (swallowed), a marker's reply (swapped for its
+//! local reply), a subscription confirmation (tracked). Anything larger
+//! streams through as it arrives.
+
+use crate::resp::output::Output;
+use crate::resp::reply::FrameReader;
+
+use super::pending::{Action, Answered, Reply};
+use super::{Close, Flow, KEEP_MAX, Session, SessionEvent, State, Step, replies, settled};
+
+/// What the session knows of the server's side of the connection.
+#[derive(Default)]
+pub(super) struct ServerSide {
+    pub(super) flow: Flow,
+    /// The client went raw (`SYNC`/`PSYNC`); this side follows once the
+    /// proxy's own replies are in.
+    pub(super) raw_pending: bool,
+    pub(super) expect_auth_reply: bool,
+    /// Forwarded `RESET`s whose re-`AUTH` reply is still to come.
+    pub(super) reauth_pending: u32,
+    /// The last kept reply while a re-`AUTH` reply is awaited.
+    stash: Option<Vec<u8>>,
+    /// Set once the server refuses the proxy's credentials: every reply is
+    /// replaced by this error.
+    upstream_failure: Option<Vec<u8>>,
+    frame: Frame,
+    pub(super) subscriptions: Subscriptions,
+    /// The reply that ends the connection has been handed to the client.
+    pub(super) finished: bool,
+    /// Held client bytes to send to the server with this step.
+    release: Option<Vec<u8>>,
+}
+
+impl ServerSide {
+    pub(super) fn held_bytes(&self) -> usize {
+        let capacity = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::capacity);
+        self.frame.kept.capacity()
+            + capacity(&self.stash)
+            + capacity(&self.upstream_failure)
+            + capacity(&self.release)
+    }
+}
+
+/// The top-level server reply being read.
+#[derive(Debug, Default)]
+struct Frame {
+    kind: u8,
+    /// Bytes seen so far.
+    len: usize,
+    /// Still small enough to keep whole.
+    keeping: bool,
+    /// Kept bytes from earlier chunks.
+    kept: Vec<u8>,
+    /// Where the kept frame starts in the current chunk.
+    from: Option<usize>,
+}
+
+/// What the server has told us about this connection's subscriptions.
+#[derive(Debug, Default)]
+pub(super) struct Subscriptions {
+    /// Channels plus patterns, from the last (un)subscribe confirmation.
+    channels: i64,
+    /// Shard channels, from the last s(un)subscribe confirmation.
+    shard_channels: i64,
+    /// Confirmations arrive as arrays (RESP2) rather than pushes (RESP3).
+    resp2: bool,
+}
+
+impl Subscriptions {
+    /// Redis restricts the commands of a subscribed RESP2 connection.
+    pub(super) fn restricts_commands(&self) -> bool {
+        self.resp2 && (self.channels > 0 || self.shard_channels > 0)
+    }
+}
+
+/// [`Session::on_server_data`].
+pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a> {
+    let Session {
+        framer,
+        server_out: out,
+        state,
+        ..
+    } = session;
+    out.begin();
+    state.server.release = None;
+    if state.server.finished {
+        // The last reply went out with an earlier chunk: what follows is
+        // the server's answer to QUIT, or its close.
+        let mut step = settled(Flow::Closing, out, input);
+        step.close = Close::Now;
+        return step;
+    }
+    if state.server.flow != Flow::Open {
+        return settled(state.server.flow, out, input);
+    }
+    if !framer.at_frame_start() && state.server.frame.keeping {
+        state.server.frame.from = Some(0);
+    }
+    let mut close = Close::No;
+    let mut pos = 0;
+    while pos < input.len() {
+        if framer.at_frame_start() {
+            if state.server.raw_pending
+                && state.pending.is_empty()
+                && state.server.upstream_failure.is_none()
+            {
+                state.server.flow = Flow::Raw;
+                out.pass(input, pos..input.len());
+                break;
+            }
+            state.begin_frame(input, pos);
+        }
+        let start = pos;
+        match framer.advance(input, &mut pos) {
+            Err(error) => {
+                state.events.push(SessionEvent::ServerProtocolError(error));
+                state.server.flow = Flow::Closing;
+                state.client.flow = Flow::Closing;
+                close = Close::Now;
+                break;
+            }
+            Ok(done) => {
+                state.frame_bytes(input, start..pos, out);
+                if done {
+                    state.end_frame(input, pos, out);
+                }
+            }
+        }
+        if state.server.flow == Flow::Closing {
+            if state.server.finished {
+                close = Close::AfterWrite;
+            }
+            break;
+        }
+    }
+    state.end_server_chunk(input);
+    let mut step = Step::new(out.finish(input));
+    step.close = close;
+    step.release = state.server.release.as_deref();
+    step
+}
+
+impl State {
+    fn begin_frame(&mut self, input: &[u8], at: usize) {
+        let frame = &mut self.server.frame;
+        frame.kind = input.get(at).copied().unwrap_or(0);
+        frame.len = 0;
+        frame.keeping = true;
+        frame.kept.clear();
+        frame.from = Some(at);
+    }
+
+    /// Whether the current reply must not reach the client as it is.
+    fn withholding(&self) -> bool {
+        self.server.expect_auth_reply || self.server.upstream_failure.is_some()
+    }
+
+    fn frame_bytes(&mut self, input: &[u8], range: std::ops::Range<usize>, out: &mut Output) {
+        self.server.frame.len += range.len();
+        if !self.server.frame.keeping {
+            if !self.withholding() {
+                out.pass(input, range);
+            }
+            return;
+        }
+        if self.server.frame.len <= KEEP_MAX {
+            return; // still kept, in place or in `kept`
+        }
+        // Too large to be anything the filter looks at: stream it.
+        self.server.frame.keeping = false;
+        self.release_stash(input, out);
+        if !self.withholding() {
+            out.push(input, &self.server.frame.kept);
+            if let Some(from) = self.server.frame.from {
+                out.pass(input, from..range.end);
+            }
+        }
+        self.server.frame.kept.clear();
+        self.server.frame.from = None;
+    }
+
+    fn end_frame(&mut self, input: &[u8], end: usize, out: &mut Output) {
+        if !self.server.frame.keeping {
+            if self.server.expect_auth_reply {
+                self.upstream_rejected(b"unexpected reply to AUTH");
+            } else if let Some(failure) = &self.server.upstream_failure {
+                out.push(input, failure);
+            }
+            return;
+        }
+        let from = self.server.frame.from.take().unwrap_or(end);
+        let in_chunk = from..end;
+        let mut kept = std::mem::take(&mut self.server.frame.kept);
+        if kept.is_empty() {
+            let frame = input.get(in_chunk.clone()).unwrap_or_default();
+            self.route_frame(frame, Some(in_chunk), input, out);
+        } else {
+            // Started in an earlier chunk.
+            kept.extend_from_slice(input.get(in_chunk).unwrap_or_default());
+            self.route_frame(&kept, None, input, out);
+            kept.clear();
+        }
+        self.server.frame.kept = kept;
+    }
+
+    /// Decides what a complete, kept reply becomes. `in_input` is where it
+    /// lies in the current chunk, if entirely there (so it can be passed
+    /// without copying).
+    fn route_frame(
+        &mut self,
+        frame: &[u8],
+        in_input: Option<std::ops::Range<usize>>,
+        input: &[u8],
+        out: &mut Output,
+    ) {
+        if self.server.expect_auth_reply {
+            if frame == replies::OK {
+                self.server.expect_auth_reply = false;
+            } else {
+                self.upstream_rejected(frame);
+            }
+            return;
+        }
+        if let Some(answered) = self.pending.answer(frame) {
+            self.on_marker_reply(answered, input, out);
+            return;
+        }
+        self.track_subscriptions(frame);
+        let pass = |out: &mut Output| match &in_input {
+            Some(range) => out.pass(input, range.clone()),
+            None => out.push(input, frame),
+        };
+        if self.server.frame.kind == b'>' {
+            // RESP3 pushes are not replies to anything: never held back. A
+            // kept reply before one cannot be the re-AUTH reply either, as
+            // nothing is pushed once RESET has run.
+            self.release_stash(input, out);
+            pass(out);
+            return;
+        }
+        if self.server.reauth_pending > 0 {
+            // This may be the reply to the proxy's AUTH after a RESET; the
+            // next marker tells.
+            self.release_stash(input, out);
+            self.server.stash = Some(frame.to_vec());
+            return;
+        }
+        match &self.server.upstream_failure {
+            Some(failure) => out.push(input, failure),
+            None => pass(out),
+        }
+    }
+
+    fn release_stash(&mut self, input: &[u8], out: &mut Output) {
+        if let Some(stash) = self.server.stash.take() {
+            match &self.server.upstream_failure {
+                Some(failure) => out.push(input, failure),
+                None => out.push(input, &stash),
+            }
+        }
+    }
+
+    /// Applies a marker's action. Markers before it got no reply (the
+    /// client had turned replies off), so their local replies are dropped
+    /// too, as Redis would have dropped them.
+    fn on_marker_reply(&mut self, answered: Answered, input: &[u8], out: &mut Output) {
+        for skipped in answered.skipped {
+            if let Action::ResetDone { reauth: true } = skipped {
+                self.server.reauth_pending = self.server.reauth_pending.saturating_sub(1);
+            }
+        }
+        match answered.action {
+            Action::Reply(reply) => self.deliver(&reply, input, out),
+            Action::ReplyThenClose(reply) => {
+                self.deliver(&reply, input, out);
+                self.server.flow = Flow::Closing;
+                self.server.finished = true;
+            }
+            Action::ResetDone { reauth } => {
+                self.server.subscriptions = Subscriptions::default();
+                if reauth {
+                    self.server.reauth_pending = self.server.reauth_pending.saturating_sub(1);
+                    match self.server.stash.take() {
+                        Some(reply) if reply == replies::OK => {}
+                        Some(reply) => self.upstream_rejected(&reply),
+                        None => self.upstream_rejected(b"no reply to AUTH after RESET"),
+                    }
+                }
+            }
+            Action::Barrier => {
+                // Everything before the held SYNC is answered: send it. The
+                // server's side turns raw at the next reply (see on_data).
+                self.server.release = self.client.held.take();
+            }
+        }
+    }
+
+    fn deliver(&mut self, reply: &Reply, input: &[u8], out: &mut Output) {
+        self.release_stash(input, out);
+        match &self.server.upstream_failure {
+            Some(failure) if !reply.bytes().is_empty() => out.push(input, failure),
+            _ => out.push(input, reply.bytes()),
+        }
+    }
+
+    fn upstream_rejected(&mut self, reply: &[u8]) {
+        self.server.expect_auth_reply = false;
+        // The server's error line, without '-' and CRLF; it holds no secret.
+        let line = reply
+            .strip_prefix(b"-")
+            .unwrap_or(reply)
+            .split(|&b| b == b'\r')
+            .next()
+            .unwrap_or_default();
+        let line = line.get(..line.len().min(200)).unwrap_or_default();
+        let mut failure = Vec::new();
+        replies::upstream_auth_failed(line, &mut failure);
+        self.server.upstream_failure = Some(failure);
+        self.events.push(SessionEvent::UpstreamAuthRejected(
+            String::from_utf8_lossy(line).into_owned(),
+        ));
+    }
+
+    /// Follows (un)subscribe confirmations: `[kind, channel, count]`.
+    fn track_subscriptions(&mut self, frame: &[u8]) {
+        let mut reader = FrameReader::new(frame);
+        if reader.aggregate(b"*>") != Some(3) {
+            return;
+        }
+        let Some(Some(kind)) = reader.bulk() else {
+            return;
+        };
+        let shard = match kind {
+            b"subscribe" | b"psubscribe" | b"unsubscribe" | b"punsubscribe" => false,
+            b"ssubscribe" | b"sunsubscribe" => true,
+            _ => return,
+        };
+        if reader.bulk().is_none() {
+            return;
+        }
+        let Some(count) = reader.integer() else {
+            return;
+        };
+        let subscriptions = &mut self.server.subscriptions;
+        if shard {
+            subscriptions.shard_channels = count;
+        } else {
+            subscriptions.channels = count;
+        }
+        subscriptions.resp2 = self.server.frame.kind == b'*';
+    }
+
+    fn end_server_chunk(&mut self, input: &[u8]) {
+        // A kept reply continues in the next chunk: copy its part of this one.
+        let frame = &mut self.server.frame;
+        if let Some(from) = frame.from.take() {
+            if frame.keeping {
+                frame
+                    .kept
+                    .extend_from_slice(input.get(from..).unwrap_or_default());
+            }
+        }
+    }
+}
