@@ -1,6 +1,9 @@
-//! Counters, visible as `wasmcustom.redis_auth.*` in Envoy's `/stats` and
-//! `redis_auth_*` in `/stats/prometheus`. Names are shared by every listener
-//! and VM using this filter.
+//! Counters and gauges, visible as `wasmcustom.redis_auth.*` in Envoy's
+//! `/stats` and `redis_auth_*` in `/stats/prometheus`. Names are shared by
+//! every listener and VM using this filter, so the gauges add up across
+//! workers.
+
+use std::cell::Cell;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
@@ -16,6 +19,11 @@ pub struct Metrics {
     client_protocol_error: Option<u32>,
     upstream_auth_failure: Option<u32>,
     server_protocol_error: Option<u32>,
+    active: Option<u32>,
+    held_bytes: Option<u32>,
+    vm_memory: Option<u32>,
+    /// This VM's linear memory as last reported to `vm_memory`.
+    vm_memory_reported: Cell<usize>,
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -23,10 +31,25 @@ fn counter(name: &str) -> Option<u32> {
     hostcalls::define_metric(MetricType::Counter, name).ok()
 }
 
-fn increment(id: Option<u32>) {
-    if let Some(id) = id {
-        let _ = hostcalls::increment_metric(id, 1);
+/// Bytes in a page of wasm linear memory.
+const WASM_PAGE: usize = 64 * 1024;
+
+fn delta(before: usize, now: usize) -> i64 {
+    i64::try_from(now).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX)
+}
+
+fn gauge(name: &str) -> Option<u32> {
+    hostcalls::define_metric(MetricType::Gauge, name).ok()
+}
+
+fn add(id: Option<u32>, offset: i64) {
+    if let (Some(id), false) = (id, offset == 0) {
+        let _ = hostcalls::increment_metric(id, offset);
     }
+}
+
+fn increment(id: Option<u32>) {
+    add(id, 1);
 }
 
 impl Metrics {
@@ -40,11 +63,39 @@ impl Metrics {
             client_protocol_error: counter("redis_auth.client_protocol_error"),
             upstream_auth_failure: counter("redis_auth.upstream_auth_failure"),
             server_protocol_error: counter("redis_auth.server_protocol_error"),
+            active: gauge("redis_auth.active_connections"),
+            held_bytes: gauge("redis_auth.held_bytes"),
+            vm_memory: gauge("redis_auth.vm_memory_bytes"),
+            vm_memory_reported: Cell::new(0),
         }
     }
 
+    /// Reports growth of this VM's linear memory (it never shrinks).
+    pub fn vm_memory(&self) {
+        let now = std::arch::wasm32::memory_size::<0>() * WASM_PAGE;
+        let before = self.vm_memory_reported.replace(now);
+        if now != before {
+            add(self.vm_memory, delta(before, now));
+        }
+    }
+
+    /// A connection opened.
     pub fn connection(&self) {
         increment(self.connections);
+        increment(self.active);
+    }
+
+    /// A connection closed, having last reported `held` bytes.
+    pub fn connection_done(&self, held: usize) {
+        add(self.active, -1);
+        self.held_changed(held, 0);
+    }
+
+    /// A session now holds `now` bytes instead of `before`.
+    pub fn held_changed(&self, before: usize, now: usize) {
+        let delta =
+            i64::try_from(now).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX);
+        add(self.held_bytes, delta);
     }
 
     pub fn record(&self, event: &SessionEvent) {

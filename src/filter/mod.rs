@@ -137,6 +137,7 @@ impl RootContext for Root {
         Some(Box::new(Connection {
             id: context_id,
             session,
+            held: 0,
             metrics: self.metrics.clone(),
             closing: self.closing.clone(),
         }))
@@ -167,11 +168,19 @@ fn marker_key() -> Option<[u8; KEY_LEN]> {
 struct Connection {
     id: u32,
     session: Option<Session>,
+    /// The session's held bytes as last reported to the gauge.
+    held: usize,
     metrics: Rc<Metrics>,
     closing: Rc<Closing>,
 }
 
-impl Context for Connection {}
+impl Context for Connection {
+    fn on_done(&mut self) -> bool {
+        self.metrics.connection_done(self.held);
+        self.held = 0;
+        true
+    }
+}
 
 impl StreamContext for Connection {
     fn on_downstream_data(&mut self, size: usize, _end_of_stream: bool) -> Action {
@@ -211,6 +220,12 @@ impl Connection {
         let (action, close) = apply(buffer, size, step, self.id, &self.closing);
         for event in session.drain_events() {
             report(&event, &self.metrics);
+        }
+        self.metrics.vm_memory();
+        let held = session.held_bytes();
+        if held != self.held {
+            self.metrics.held_changed(self.held, held);
+            self.held = held;
         }
         if close {
             self.close(defer_close);
