@@ -19,8 +19,9 @@
 //!   limit). `password` and a `user default` line are mutually exclusive;
 //!   with neither, the default user is disabled. At least one of `password`
 //!   and `users` must be given.
-//! - No `downstream`: like a Redis without a password, the default user is
-//!   `on nopass ~* &* +@all` ([`Config::users`]).
+//! - No `downstream`: the proxy owns no identities. Clients are in from the
+//!   start ([`Config::users`] is a lone `default on nopass ~* &* +@all`), and
+//!   their `AUTH` goes to the server, which judges it.
 //! - `upstream` (optional): `password` (required) and `username`, sent to
 //!   the server as `AUTH [username] password`.
 //! - A secret (`password`s, `upstream.username`, and each `users` line,
@@ -100,8 +101,9 @@ static NO_AUTH: LazyLock<UserDirectory> = LazyLock::new(UserDirectory::no_auth);
 
 impl Config {
     /// The users clients authenticate against: the configured ones, or,
-    /// without `downstream`, a Redis without a password (default user `on
-    /// nopass`, full access, no other user).
+    /// without `downstream`, a directory in which every connection starts
+    /// authenticated (default user `on nopass`, full access, no other user;
+    /// the session then sends `AUTH` on to the server).
     pub fn users(&self) -> &UserDirectory {
         match &self.downstream {
             Some(downstream) => &downstream.users,
