@@ -118,6 +118,14 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
                 state.reply_locally(input, out, Reply::Owned(reply.into()), true);
             }
         }
+        if state.pending.overflowing() {
+            state.events.push(SessionEvent::TooManyPending);
+            state.client.flow = Flow::Closing;
+            parser.end_chunk(input);
+            let mut step = Step::new(out.finish(input));
+            step.close = Close::Now;
+            return step;
+        }
         match state.client.flow {
             Flow::Open => {}
             Flow::Closing => break,
@@ -137,11 +145,6 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
     if let Some(held) = held {
         state.client.held = Some(held);
         step.pause = Pause::Start;
-    }
-    if state.pending.overflowing() {
-        state.events.push(SessionEvent::TooManyPending);
-        state.client.flow = Flow::Closing;
-        step.close = Close::Now;
     }
     step
 }

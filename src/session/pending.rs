@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use super::marker::{self, Mac, MarkerKey};
 
 /// Markers waiting for their reply, at most.
-pub const MAX_PENDING_MARKERS: usize = 65_536;
+pub const MAX_PENDING_MARKERS: usize = 16_384;
 /// Bytes of local replies waiting for their marker's reply, at most.
 pub const MAX_PENDING_REPLY_BYTES: usize = 1024 * 1024;
 

@@ -1,6 +1,4 @@
-//! A small model of a Redis server, for the session's unit tests and its
-//! fuzz target. Never part of the filter (built only for tests and with the
-//! `testkit` feature).
+//! A small model of a Redis server.
 //!
 //! [`ModelRedis`] parses what the session sends upstream like Redis does
 //! and answers the way Redis 7.0 answers, for the commands the session
@@ -11,12 +9,16 @@
 //! is recorded, so tests can check what reached the server.
 //!
 //! With [`ModelRedis::tagged`], replies to the client's own commands carry a
-//! sequence tag (`t<n>`) where Redis would echo a value, so a test can check
-//! that each reply reached the client exactly once and in order.
+//! sequence tag ([`TAG`] and a number) where Redis would echo a value, so a
+//! test can check that each reply reached the client exactly once and in
+//! order.
 
 use crate::resp::output::Output;
 use crate::resp::request::{Event, RequestParser};
 use crate::resp::{write_array_header, write_bulk, write_decimal};
+
+/// What a tagged reply starts with: no client input can guess it.
+pub const TAG: &[u8] = b"\x00tag-3f9c2e71\xff:";
 
 /// Replies Redis 7.0 sends that the model needs.
 const OK: &[u8] = b"+OK\r\n";
@@ -94,6 +96,18 @@ impl ModelRedis {
         self.values.push((key.to_vec(), value.to_vec()));
     }
 
+    /// A message published to the first channel subscribed to, if any, as
+    /// this connection receives it (a RESP3 push, or a RESP2 array).
+    pub fn publish(&self, payload: &[u8]) -> Option<Vec<u8>> {
+        let channel = self.channels.first()?;
+        let mut out = vec![if self.resp3 { b'>' } else { b'*' }];
+        out.extend_from_slice(b"3\r\n");
+        write_bulk(&mut out, b"message");
+        write_bulk(&mut out, channel);
+        write_bulk(&mut out, payload);
+        Some(out)
+    }
+
     /// Feeds bytes the session sent upstream; returns the server's replies.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut replies = Vec::new();
@@ -143,11 +157,15 @@ impl ModelRedis {
             from_proxy,
         });
         let mut reply = Vec::new();
+        let tags_before = self.tags_sent.len();
         self.execute(&argv, &mut reply);
         match self.reply {
             ReplyMode::On => out.extend_from_slice(&reply),
-            ReplyMode::Off => {}
-            ReplyMode::Skip => self.reply = ReplyMode::On,
+            ReplyMode::Off => self.tags_sent.truncate(tags_before),
+            ReplyMode::Skip => {
+                self.tags_sent.truncate(tags_before);
+                self.reply = ReplyMode::On;
+            }
         }
         // CLIENT REPLY ON answers even when replies were off; OFF and SKIP
         // are not answered.
@@ -343,7 +361,7 @@ impl ModelRedis {
             let tag = self.next_tag;
             self.next_tag += 1;
             self.tags_sent.push(tag);
-            let mut text = b"t".to_vec();
+            let mut text = TAG.to_vec();
             write_decimal(&mut text, tag);
             write_bulk(out, &text);
         } else {
