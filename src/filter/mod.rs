@@ -188,18 +188,19 @@ impl StreamContext for Connection {
     }
 
     fn on_upstream_data(&mut self, size: usize, end_of_stream: bool) -> Action {
-        // After a server chunk that ends the stream, Envoy calls the VM
-        // again (proxy_on_upstream_connection_close). Closing inside this
-        // callback would delete the context first, and the SDK panics on a
-        // callback for a context it no longer knows: close from the tick.
         self.carry(BufferType::UpstreamData, size, end_of_stream)
     }
 }
 
 impl Connection {
     /// Hands one chunk to the session and carries out its decision.
-    /// `defer_close`: a close must wait for the next tick.
-    fn carry(&mut self, buffer: BufferType, size: usize, defer_close: bool) -> Action {
+    /// `server_ended`: the server closed after this chunk.
+    fn carry(&mut self, buffer: BufferType, size: usize, server_ended: bool) -> Action {
+        // After a server chunk that ends the stream, Envoy calls the VM
+        // again (proxy_on_upstream_connection_close). Closing inside this
+        // callback would delete the context first, and the SDK panics on a
+        // callback for a context it no longer knows: close from the tick.
+        let defer_close = server_ended;
         let Some(session) = self.session.as_mut() else {
             error!("envoy-redis-auth: no valid configuration; closing the connection");
             self.close(defer_close);
@@ -217,7 +218,11 @@ impl Connection {
             BufferType::DownstreamData => session.on_client_data(&input),
             _ => session.on_server_data(&input),
         };
-        let (action, close) = apply(buffer, size, step, self.id, &self.closing);
+        let (action, mut close) = apply(buffer, size, step, self.id, &self.closing);
+        if server_ended && session.on_server_closed() == Close::AfterWrite {
+            self.closing.schedule(self.id);
+            close = false;
+        }
         for event in session.drain_events() {
             report(&event, &self.metrics);
         }

@@ -208,6 +208,17 @@ impl Session {
     pub fn on_server_data<'a>(&'a mut self, input: &'a [u8]) -> Step<'a> {
         server::on_data(self, input)
     }
+
+    /// The server closed its side (after the bytes of the last
+    /// [`on_server_data`](Self::on_server_data)). Redis never half-closes:
+    /// the connection is over, so the client is closed once those bytes are
+    /// written, rather than left half-open. Local replies still waiting for
+    /// a marker's reply are lost with it, as the server's own would be.
+    pub fn on_server_closed(&mut self) -> Close {
+        self.state.server.flow = Flow::Closing;
+        self.state.client.flow = Flow::Closing;
+        Close::AfterWrite
+    }
 }
 
 /// The step for a direction that is no longer parsed: a raw stream passes

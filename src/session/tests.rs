@@ -616,3 +616,13 @@ fn deeply_nested_replies_pass() {
     assert_eq!(rig.push(&reply), reply);
     assert_eq!(text(&rig.send(b"GET foo\r\n", 100)), "$3\r\nbar\r\n");
 }
+
+#[test]
+fn a_server_that_closes_ends_the_connection() {
+    let mut rig = Rig::new(standard());
+    rig.send(b"AUTH client-pw\r\n", 100);
+    assert_eq!(rig.session.on_server_closed(), Close::AfterWrite);
+    // Nothing more goes to the server.
+    let step = rig.session.on_client_data(b"GET foo\r\n");
+    assert_eq!(step.verdict, Verdict::Replace(b""));
+}
