@@ -1,0 +1,343 @@
+"""Faults, through real Envoy with the filter in front of a real redis-server.
+
+Every scenario bounds how long a client may wait: a client must learn of a
+failure (an error reply, or its connection closed) within `LEARN` seconds
+of the fault, and the next connection must work afterwards (after a
+restart where one is needed). Scenarios: the server killed (SIGKILL) in
+the middle of a pipeline, a large bulk reply, a MULTI and a subscription;
+a stalled server (`DEBUG SLEEP`, `CLIENT PAUSE`); a server that hangs up
+right after the proxy's `AUTH`; wrong or disabled server credentials; TLS
+handshake failures; a client that closes with replies in flight or never
+reads; and a filter that cannot start (a corrupt or missing module, a
+configuration it refuses), at start-up and as a live (ECDS) update.
+
+What a client sees when the filter cannot start (Envoy 1.40, observed by
+`test_static_filter_that_cannot_start` and
+`test_ecds_filter_that_cannot_start`):
+
+| the filter cannot start because | static listener, at start-up | ECDS, first config | ECDS, live update (a good config is serving) |
+| --- | --- | --- | --- |
+| the module is corrupt | Envoy exits (status 1, `Unable to create Wasm plugin envoy_redis_auth`): nothing listens, connections are refused | Envoy starts; the update is rejected (`update_rejected`); every connection is accepted and closed at once, no byte sent | the update is rejected; open connections and new ones keep the old configuration |
+| the module file is missing | Envoy exits (status 1, `Invalid path: …`) | same as above | same as above |
+| `on_configure` refuses the configuration (`{"env": "MISSING"}`) | Envoy exits (status 1; our log line `invalid configuration: upstream.password: environment variable MISSING is not set`) | same as above | same as above |
+
+`FAIL_CLOSED` and `FAIL_RELOAD` behave the same in every cell: Envoy treats
+a module that fails to load or configure as "fail closed" whatever the
+policy ("Plugin configured to fail closed failed to load"). The policies
+differ only when a running VM fails (a panic), which the filter cannot be
+made to do on purpose (that case is not tested here). A good configuration
+published after a rejected one is applied normally.
+
+Other behaviour worth knowing, asserted below:
+- SIGKILL: a client with replies in flight gets its connection reset or
+  closed within milliseconds; bytes already on the way (part of a bulk)
+  arrive first. Envoy's `tcp_proxy` half-closes towards the client, so the
+  client sees EOF and Envoy keeps the connection until the client closes it.
+  While the server is down, new connections are closed at once; after a
+  restart on the same port, new connections work.
+- Stalls: local replies ride on markers, so during a stall they wait with
+  the server's replies and all arrive, in order, when the server resumes.
+- The server's credentials rejected: the connection stays open and every
+  reply is `-ERR envoy-redis-auth: the Redis server rejected the proxy's
+  credentials: WRONGPASS …`. A pipeline whose replies pile up is cut by
+  Redis itself (it closes unauthenticated connections whose unsent replies
+  pass its limit, "closed for overcoming of output buffer limits").
+- The upstream ACL user disabled while connected (`ACL SETUSER … off`):
+  Redis 7.0 keeps the connections already logged in, so a connected client
+  keeps working; a new connection gets the rejected-credentials error on
+  every reply. `ACL DELUSER`: Redis closes the connections of the deleted
+  user, so a connected client sees its connection closed at once; a new
+  connection gets the rejected-credentials error.
+- A TLS handshake failure to the server (untrusted CA, wrong SAN): the
+  client's connection is reset at once, with no byte sent.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import ACL_PASSWORD, ACL_USER, UpstreamTls, redis_py, resp, wait_until
+from harness.cutter import CuttingHop
+from harness.ecds import EcdsEnvoy
+from harness.resp import Error, Push, command as C
+
+CLIENT_PASSWORD = "faults-client-pw"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "AdminPass"
+USERS = (
+    "user default off",
+    f"user {ACL_USER} on >{ACL_PASSWORD} ~* &* +@all",
+    f"user {ADMIN_USER} on >{ADMIN_PASSWORD} ~* &* +@all",
+)
+CONFIG = {
+    "downstream": {"password": CLIENT_PASSWORD},
+    "upstream": {"username": ACL_USER, "password": {"env": "REDIS_PASSWORD"}},
+}
+REJECTED = "ERR envoy-redis-auth: the Redis server rejected the proxy's credentials: "
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+
+# How long a client may wait to learn of a failure, in seconds.
+LEARN = 3.0
+# How long the stalls last, in seconds.
+STALL = 2.0
+
+MiB = 1 << 20
+ACTIVE = "wasmcustom.redis_auth.active_connections"
+HELD = "wasmcustom.redis_auth.held_bytes"
+VM_MEMORY = "wasmcustom.redis_auth.vm_memory_bytes"
+
+
+# ------------------------------------------------------------------ helpers
+
+
+class Conn:
+    """A raw client connection where every wait has a deadline."""
+
+    def __init__(self, endpoint, *, rcvbuf: int | None = None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(LEARN)
+        self.sock.connect((endpoint.host, endpoint.port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.values: list = []
+
+    def send(self, *cmds) -> None:
+        self.send_raw(b"".join(C(*c) for c in cmds))
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _recv(self, deadline: float, what: str) -> bytes:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {what} in time; so far {self.values!r} + {bytes(self.buf[:200])!r}")
+        self.sock.settimeout(left)
+        try:
+            return self.sock.recv(MiB)
+        except socket.timeout:
+            raise AssertionError(f"no {what} in time; so far {self.values!r} + {bytes(self.buf[:200])!r}") from None
+
+    def replies(self, n: int, within: float = LEARN) -> list:
+        """The next `n` replies, which must all arrive within `within` s."""
+        deadline = time.monotonic() + within
+        while len(self.values) < n:
+            data = self._recv(deadline, f"{n} replies")
+            if not data:
+                raise AssertionError(f"closed after {self.values!r} + {bytes(self.buf[:200])!r}; wanted {n} replies")
+            self.buf += data
+            values, rest = resp.split_replies(bytes(self.buf))
+            self.values += values
+            self.buf = bytearray(rest)
+        out, self.values = self.values[:n], self.values[n:]
+        return out
+
+    def closed(self, within: float = LEARN) -> tuple[bytes, str]:
+        """Reads until the peer closes, which must happen within `within`
+        s; returns what arrived meanwhile and "eof" or "reset"."""
+        deadline = time.monotonic() + within
+        data = bytearray(self.buf)
+        self.buf.clear()
+        while True:
+            try:
+                chunk = self._recv(deadline, "close")
+            except ConnectionResetError:
+                return bytes(data), "reset"
+            if not chunk:
+                return bytes(data), "eof"
+            data += chunk
+
+    def reset(self) -> None:
+        """Closes with RST (SO_LINGER 0)."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def admin(server, **kw):
+    return redis_py(server, username=ADMIN_USER, password=ADMIN_PASSWORD, decode_responses=False, **kw)
+
+
+def works(envoy, key: str = "after") -> None:
+    """A new connection logs in and stores and reads a key, in time."""
+    c = redis_py(envoy, password=CLIENT_PASSWORD, timeout=LEARN)
+    try:
+        assert c.set(key, "1") and c.get(key) == "1"
+    finally:
+        c.close()
+
+
+def gauges(envoy) -> tuple[int, int, int]:
+    st = envoy.wasm_stats()
+    return st.get(ACTIVE, 0), st.get(HELD, 0), st.get(VM_MEMORY, 0)
+
+
+def connected_clients(server) -> int:
+    return int(admin(server).info("clients")["connected_clients"])
+
+
+@pytest.fixture
+def server(redis_factory):
+    """An ACL server: the proxy logs in as appuser; admin is for the test."""
+    return redis_factory("acl", acl_users=USERS)
+
+
+@pytest.fixture
+def proxy(server, envoy_factory):
+    return envoy_factory(server, plugin_config=CONFIG, host_env={"REDIS_PASSWORD": server.password})
+
+
+# ------------------------------------------------------------------ the server killed
+
+KILLED = ["pipeline", "bulk", "multi", "subscribed-resp2", "subscribed-resp3"]
+
+
+@pytest.mark.parametrize("where", KILLED)
+def test_server_killed_mid_stream(where, server, proxy):
+    pipelined = 100_000
+    c = Conn(proxy, rcvbuf=64 * 1024 if where == "bulk" else None)
+    if where == "pipeline":
+        payload = C("AUTH", CLIENT_PASSWORD) + resp.commands(*[("INCR", "n")] * pipelined)
+        threading.Thread(target=c.send_raw, args=(payload,), daemon=True).start()
+        assert c.replies(2) == ["OK", 1]  # replies are flowing
+    elif where == "bulk":
+        admin(server).set("big", b"x" * (32 * MiB))
+        c.send(("AUTH", CLIENT_PASSWORD), ("GET", "big"))
+        got = 0
+        while got < 2 * MiB:  # a slow reader, well into the 32 MiB
+            chunk = c.sock.recv(16 * 1024)
+            assert chunk
+            got += len(chunk)
+            time.sleep(0.001)
+    elif where == "multi":
+        c.send(("AUTH", CLIENT_PASSWORD), ("MULTI",), ("SET", "k", "v"), ("INCR", "n"))
+        assert c.replies(4) == ["OK", "OK", "QUEUED", "QUEUED"]
+    elif where == "subscribed-resp2":
+        c.send(("AUTH", CLIENT_PASSWORD), ("SUBSCRIBE", "ch"))
+        assert c.replies(2) == ["OK", [b"subscribe", b"ch", 1]]
+    else:
+        c.send(("HELLO", "3", "AUTH", "default", CLIENT_PASSWORD), ("SUBSCRIBE", "ch"))
+        hello, confirmation = c.replies(2)
+        assert hello[b"proto"] == 3
+        assert confirmation == Push([b"subscribe", b"ch", 1])
+
+    server.kill()
+    data, _how = c.closed(within=LEARN)
+    if where == "pipeline":
+        assert data.count(b"\r\n") < pipelined - 1, "every reply arrived: nothing was in flight"
+    elif where == "bulk":
+        assert got + len(data) < 32 * MiB, "the whole bulk arrived: nothing was in flight"
+    else:
+        assert data == b""
+
+    # While the server is down, new connections are closed at once.
+    down = Conn(proxy)
+    down.send(("AUTH", CLIENT_PASSWORD), ("PING",))
+    assert down.closed()[0] == b""
+    c.close()
+    down.close()
+    proxy.wait_stat(ACTIVE, 0, timeout=LEARN)
+
+    server.start()
+    works(proxy)
+    if where == "multi":
+        # The transaction died with the server; nothing of it ran.
+        fresh = Conn(proxy)
+        fresh.send(("AUTH", CLIENT_PASSWORD), ("EXEC",), ("GET", "k"))
+        assert fresh.replies(3) == ["OK", "ERR EXEC without MULTI", None]
+    assert proxy.counter("wasmcustom.redis_auth.server_protocol_error") == 0
+
+
+# ------------------------------------------------------------------ a stalled server
+
+
+def _stall(how: str, server) -> threading.Thread | None:
+    """Makes the server stop answering for STALL seconds, from now."""
+    if how == "client-pause":
+        assert admin(server).execute_command("CLIENT", "PAUSE", int(STALL * 1000), "ALL") == b"OK"
+        return None
+    sleeper = admin(server, timeout=STALL + LEARN)
+    sleeper.ping()
+    t = threading.Thread(target=sleeper.execute_command, args=("DEBUG", "SLEEP", STALL), daemon=True)
+    t.start()
+    time.sleep(0.1)  # the server has read it and sleeps
+    return t
+
+
+@pytest.mark.parametrize("how", ["debug-sleep", "client-pause"])
+def test_stalled_server_answers_in_order_when_it_resumes(how, server, proxy):
+    logged_in = Conn(proxy)
+    logged_in.send(("AUTH", CLIENT_PASSWORD))
+    assert logged_in.replies(1) == ["OK"]
+
+    t0 = time.monotonic()
+    sleeper = _stall(how, server)
+    # Local replies (AUTH, NOAUTH) ride on markers: they wait with the rest.
+    logged_in.send(("INCR", "a"), ("AUTH", "wrong"), ("GET", "a"), ("AUTH", CLIENT_PASSWORD), ("PING",))
+    fresh = Conn(proxy)
+    fresh.send(("GET", "b"), ("AUTH", "wrong"), ("AUTH", CLIENT_PASSWORD), ("SET", "b", "v"), ("GET", "b"))
+    # Closing after a reply: QUIT before AUTH.
+    quitter = Conn(proxy)
+    quitter.send(("GET", "c"), ("QUIT",))
+
+    bound = STALL + LEARN
+    first = logged_in.replies(1, within=bound)
+    waited = time.monotonic() - t0
+    assert waited >= STALL * 0.5, f"the first reply came after {waited:.2f}s: the server did not stall"
+    assert first + logged_in.replies(4, within=bound) == [1, WRONGPASS, b"1", "OK", "PONG"]
+    assert fresh.replies(5, within=bound) == ["NOAUTH Authentication required.", WRONGPASS, "OK", "OK", b"v"]
+    assert quitter.replies(2, within=bound) == ["NOAUTH Authentication required.", "OK"]
+    assert quitter.closed()[0] == b""
+    assert time.monotonic() - t0 < bound
+    if sleeper is not None:
+        sleeper.join(LEARN)
+    works(proxy)
+
+
+# ------------------------------------------------------------------ a server that hangs up
+
+
+@pytest.mark.parametrize(
+    "after, reset",
+    [(5, False), (5, True), (2, False), (0, False)],
+    ids=["after-auth-reply", "after-auth-reply-rst", "mid-auth-reply", "before-any-reply"],
+)
+def test_server_closes_right_after_the_proxys_auth(after, reset, scope, server, envoy_factory):
+    # A hop between Envoy and Redis relays the first `after` bytes of the
+    # server's answer (`+OK\r\n` is the reply to the proxy's AUTH), then
+    # closes both sides; later connections pass untouched.
+    hop = CuttingHop(server.host, server.port, after_server_bytes=after, reset=reset).start()
+    scope.closers.append(hop.close)
+    envoy = envoy_factory(hop, plugin_config=CONFIG, host_env={"REDIS_PASSWORD": server.password})
+    c = Conn(envoy)
+    c.send(("AUTH", CLIENT_PASSWORD), ("SET", "k", "v"), ("GET", "k"))
+    data, _how = c.closed()
+    assert data == b"", "the reply to the proxy's AUTH is the proxy's own"
+    hop.wait_cut(1)
+    cut = hop.connections[0]
+    assert bytes(cut.to_client) == b"+OK\r\n"[:after]
+    assert bytes(cut.to_server).startswith(C("AUTH", ACL_USER, ACL_PASSWORD))
+    c.close()
+    works(envoy)
+    envoy.wait_stat(ACTIVE, 0, timeout=LEARN)
+
+
+def test_server_kills_the_proxys_connection_right_after_login(server, proxy):
+    c = Conn(proxy)
+    c.send(("AUTH", CLIENT_PASSWORD))
+    assert c.replies(1) == ["OK"]
+    # The proxy's AUTH went ahead of the client's first command.
+    a = admin(server)
+    wait_until(lambda: f"user={ACL_USER}".encode() in a.execute_command("CLIENT", "LIST"), LEARN, "the proxy's login")
+    assert a.execute_command("CLIENT", "KILL", "USER", ACL_USER) == 1
+    # The client learns without sending anything.
+    assert c.closed()[0] == b""
+    works(proxy)
