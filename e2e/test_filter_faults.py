@@ -341,3 +341,137 @@ def test_server_kills_the_proxys_connection_right_after_login(server, proxy):
     # The client learns without sending anything.
     assert c.closed()[0] == b""
     works(proxy)
+
+
+# ------------------------------------------------------------------ credentials and TLS
+
+
+def test_wrong_server_credentials(server, envoy_factory):
+    envoy = envoy_factory(server, plugin_config=CONFIG, host_env={"REDIS_PASSWORD": "not-the-password"})
+    c = Conn(envoy)
+    cmds = [("GET", "k"), ("AUTH", "wrong"), ("AUTH", CLIENT_PASSWORD), ("SET", "k", "v"), ("GET", "k"),
+            ("MULTI",), ("EXEC",), ("SUBSCRIBE", "ch"), ("PING",)]  # fmt: skip
+    c.send(*cmds)
+    assert c.replies(len(cmds)) == [REJECTED + WRONGPASS] * len(cmds)
+    c.send(("PING",))  # the connection stays open
+    assert c.replies(1) == [REJECTED + WRONGPASS]
+    # Redis itself cuts an unauthenticated connection whose unsent replies
+    # pile up: the client learns, nothing hangs.
+    flood = Conn(envoy)
+    flood.send_raw(resp.commands(*[("GET", "k")] * 2000))
+    data, _how = flood.closed()
+    assert all(r == REJECTED + WRONGPASS for r in resp.split_replies(data)[0])
+    assert "overcoming of output buffer limits" in server.log_text()
+    envoy.wait_stat("wasmcustom.redis_auth.upstream_auth_failure", lambda n: n >= 1)
+    assert "not-the-password" not in envoy.log_text()
+    # Fixed on the server: the next connection works.
+    admin(server).execute_command("ACL", "SETUSER", ACL_USER, ">not-the-password")
+    works(envoy)
+
+
+@pytest.mark.parametrize("change", ["off", "deluser"])
+def test_upstream_user_disabled_while_connected(change, server, proxy):
+    connected = Conn(proxy)
+    connected.send(("AUTH", CLIENT_PASSWORD), ("SET", "k", "v"))
+    assert connected.replies(2) == ["OK", "OK"]
+    a = admin(server)
+    if change == "off":
+        assert a.execute_command("ACL", "SETUSER", ACL_USER, "off") == b"OK"
+        # Redis 7.0 leaves connections that are logged in alone.
+        connected.send(("GET", "k"))
+        assert connected.replies(1) == [b"v"]
+    else:
+        assert a.execute_command("ACL", "DELUSER", ACL_USER) == 1
+        # Redis closes the connections of a deleted user: the client
+        # learns without sending anything.
+        assert connected.closed()[0] == b""
+    fresh = Conn(proxy)
+    fresh.send(("AUTH", CLIENT_PASSWORD), ("GET", "k"))
+    assert fresh.replies(2) == [REJECTED + WRONGPASS] * 2
+    a.execute_command("ACL", "SETUSER", ACL_USER, "reset", "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all")
+    works(proxy)
+
+
+@pytest.mark.parametrize("broken", ["untrusted-ca", "wrong-san"])
+def test_tls_handshake_failure_to_the_server(broken, pki, redis_factory, envoy_factory):
+    tls_server = redis_factory("tls", password="TlsServerPass")
+    if broken == "untrusted-ca":
+        tls, stat = UpstreamTls(ca_file=pki.rogue_ca_cert, verify_san=[pki.server_name]), "fail_verify_error"
+    else:
+        tls, stat = UpstreamTls(ca_file=pki.ca_cert, verify_san=["not-redis.test"]), "fail_verify_san"
+    config = {"downstream": {"password": CLIENT_PASSWORD}, "upstream": {"password": {"env": "REDIS_PASSWORD"}}}
+    envoy = envoy_factory(tls_server, plugin_config=config, host_env={"REDIS_PASSWORD": "TlsServerPass"},
+                          upstream_tls=tls)  # fmt: skip
+    c = Conn(envoy)
+    c.send(("AUTH", CLIENT_PASSWORD), ("PING",))
+    assert c.closed()[0] == b""
+    assert envoy.counter(f"cluster.redis.ssl.{stat}") >= 1
+    assert envoy.counter("cluster.redis.ssl.handshake") == 0
+    c.close()
+    envoy.wait_stat(ACTIVE, 0, timeout=LEARN)
+    # With the right TLS settings (a restart), the next connection works.
+    envoy.restart(upstream_tls=UpstreamTls.simple(pki))
+    works(envoy)
+
+
+# ------------------------------------------------------------------ clients that go away or never read
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_client_closes_with_replies_in_flight(how, server, proxy):
+    a = admin(server)
+    a.set("v100k", b"y" * 100_000)
+    bystander = redis_py(proxy, password=CLIENT_PASSWORD, timeout=LEARN)
+    assert bystander.ping()
+    active, held, _ = gauges(proxy)
+    clients = connected_clients(server)
+
+    c = Conn(proxy)
+    c.send_raw(C("AUTH", CLIENT_PASSWORD) + resp.commands(*[("GET", "v100k")] * 500)
+               + resp.commands(*[("INCR", "n")] * 20_000))  # fmt: skip
+    c.reset() if how == "rst" else c.close()
+
+    proxy.wait_stat(ACTIVE, active, timeout=LEARN)
+    proxy.wait_stat(HELD, held, timeout=LEARN)
+    # The proxy's connection to the server is gone too.
+    wait_until(lambda: connected_clients(server) == clients, LEARN, "the server connection to close")
+    assert proxy.alive and a.ping()
+    assert bystander.set("still", "here") and bystander.get("still") == "here"
+    works(proxy)
+
+
+# The session keeps replies of at most 1 KiB whole and streams the rest;
+# Envoy's buffers (1 MiB per connection) push back on the server.
+HELD_LIMIT = 16 * 1024
+VM_MEMORY_LIMIT = 16 * MiB
+
+
+def test_client_that_never_reads(server, proxy):
+    a = admin(server)
+    a.set("v1m", b"z" * MiB)
+    bystander = redis_py(proxy, password=CLIENT_PASSWORD, timeout=LEARN)
+    assert bystander.ping()
+    active, held, _ = gauges(proxy)
+
+    # 64 MiB of replies, none of them read.
+    c = Conn(proxy, rcvbuf=64 * 1024)
+    c.send_raw(C("AUTH", CLIENT_PASSWORD) + resp.commands(*[("GET", "v1m")] * 64))
+    samples = []
+    deadline = time.monotonic() + 3.0
+    i = 0
+    while time.monotonic() < deadline:
+        samples.append(gauges(proxy))
+        assert bystander.set("i", i) and bystander.get("i") == str(i)
+        i += 1
+        time.sleep(0.1)
+    assert max(s[1] for s in samples) <= HELD_LIMIT, samples
+    assert max(s[2] for s in samples) <= VM_MEMORY_LIMIT, samples
+    # The replies wait in the server, not in Envoy or the filter.
+    pending = sum(int(cl["omem"]) for cl in a.client_list() if cl["user"] == ACL_USER)
+    assert pending >= 16 * MiB
+    assert proxy.counter("tcp.redis.downstream_cx_tx_bytes_buffered") <= 8 * MiB
+
+    c.close()
+    proxy.wait_stat(ACTIVE, active, timeout=LEARN)
+    proxy.wait_stat(HELD, held, timeout=LEARN)
+    works(proxy)
