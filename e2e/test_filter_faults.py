@@ -245,6 +245,7 @@ def test_server_killed_mid_stream(where, server, proxy):
     c.close()
     down.close()
     proxy.wait_stat(ACTIVE, 0, timeout=LEARN)
+    proxy.wait_stat(HELD, 0, timeout=LEARN)
 
     server.start()
     works(proxy)
@@ -475,3 +476,160 @@ def test_client_that_never_reads(server, proxy):
     proxy.wait_stat(ACTIVE, active, timeout=LEARN)
     proxy.wait_stat(HELD, held, timeout=LEARN)
     works(proxy)
+
+
+def test_idle_connection_keeps_no_burst_sized_buffers(server, proxy):
+    # Local replies in the middle of a burst of server bytes: each chunk
+    # Envoy hands over holds marker replies among 10 KB bulks, so the filter
+    # rewrites whole chunks (up to Envoy's 1 MiB buffer). Once the burst is
+    # read and the connection idles, the session should hold about what it
+    # held before: kept replies of at most 1 KiB, nothing chunk-sized.
+    admin(server).set("v10k", b"q" * 10_000)
+    idle = []
+    for _ in range(4):
+        c = Conn(proxy)
+        c.send(("AUTH", CLIENT_PASSWORD))
+        assert c.replies(1) == ["OK"]
+        idle.append(c)
+    _, held_before, _ = gauges(proxy)
+    for c in idle:
+        c.send_raw(resp.commands(*[("GET", "v10k"), ("AUTH", CLIENT_PASSWORD)] * 300))
+    time.sleep(0.3)  # let the replies pile up in Envoy: big chunks
+    for c in idle:
+        replies = c.replies(600, within=LEARN)
+        assert replies == [b"q" * 10_000, "OK"] * 300
+    _, held_idle, vm = gauges(proxy)
+    grown, n = held_idle - held_before, len(idle)
+    assert grown <= n * HELD_LIMIT, (
+        f"{n} idle connections hold {grown} bytes more than before their burst (VMs' memory now {vm} bytes)"
+    )
+
+
+# ------------------------------------------------------------------ a filter that cannot start
+
+POLICIES = ["FAIL_CLOSED", "FAIL_RELOAD"]  # never FAIL_OPEN
+BROKEN = ["corrupt-module", "missing-module", "refused-config"]
+
+
+def _config(client_password: str, server_password_env: str = "REDIS_PASSWORD") -> dict:
+    return {"downstream": {"password": client_password}, "upstream": {"username": ACL_USER, "password": {"env": server_password_env}}}
+
+
+def _broken(broken: str, dir: Path, wasm_path: Path, client_password: str) -> tuple[Path, dict, str]:
+    """(module, configuration, what Envoy logs) of a filter that cannot start."""
+    if broken == "corrupt-module":
+        corrupt = dir / "corrupt.wasm"
+        data = wasm_path.read_bytes()
+        corrupt.write_bytes(data[: len(data) // 2])  # a valid header, cut in the middle
+        return corrupt, _config(client_password), "Unable to create Wasm plugin envoy_redis_auth"
+    if broken == "missing-module":
+        missing = dir / "missing.wasm"
+        return missing, _config(client_password), f"Invalid path: {missing}"
+    return (
+        wasm_path,
+        _config(client_password, "MISSING"),
+        "envoy-redis-auth: invalid configuration: upstream.password: environment variable MISSING is not set",
+    )
+
+
+@pytest.mark.parametrize("broken", BROKEN)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_static_filter_that_cannot_start(policy, broken, scope, server, envoy_try_start, wasm_path):
+    module, config, message = _broken(broken, scope.dir, wasm_path, CLIENT_PASSWORD)
+    envoy, result = envoy_try_start(
+        server, plugin_config=config, wasm_path=module, failure_policy=policy,
+        host_env={"REDIS_PASSWORD": server.password}, host_env_keys=["MISSING"],
+    )  # fmt: skip
+    # Envoy refuses the whole configuration and exits: nothing listens.
+    assert result.rejected and result.returncode == 1, result.log[-2000:]
+    assert message in result.log
+    if broken != "missing-module":
+        # Whatever the policy: a module that does not load fails closed.
+        assert "Plugin configured to fail closed failed to load" in result.log
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(envoy.addr, timeout=LEARN).close()
+
+
+@pytest.mark.parametrize("broken", BROKEN)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_ecds_filter_that_cannot_start(policy, broken, scope, server, wasm_path):
+    envoy = EcdsEnvoy(
+        scope.dir, server, name="sidecar", ecds_path=scope.dir / "ecds.yaml",
+        host_env={"REDIS_PASSWORD": server.password}, host_env_keys=["MISSING"],
+    )  # fmt: skip
+    scope.envoys.append(envoy)
+
+    # Start-up: the first configuration cannot start.
+    module, config, message = _broken(broken, scope.dir, wasm_path, "second-pw")
+    envoy.publish(1, config, module, failure_policy=policy)
+    envoy.start()
+    envoy.wait_updates(rejected=1)
+    assert message in envoy.log_text()
+    if broken != "missing-module":
+        assert "Plugin configured to fail closed failed to load" in envoy.log_text()
+    # The listener is up, but every connection is closed at once.
+    for _ in range(3):
+        c = Conn(envoy)
+        c.send(("AUTH", "second-pw"), ("PING",))
+        assert c.closed()[0] == b""
+        c.close()
+
+    # A good configuration is applied.
+    envoy.publish(2, _config("first-pw"), wasm_path, failure_policy=policy)
+    envoy.wait_updates(success=1)
+    old = Conn(envoy)
+    old.send(("AUTH", "first-pw"), ("SET", "k", "v"))
+    assert old.replies(2) == ["OK", "OK"]
+
+    # A live update that cannot start is rejected: the old configuration
+    # keeps serving the open connection and new ones.
+    envoy.publish(3, config, module, failure_policy=policy)
+    envoy.wait_updates(success=1, rejected=2)
+    old.send(("GET", "k"))
+    assert old.replies(1) == [b"v"]
+    new = Conn(envoy)
+    new.send(("AUTH", "second-pw"), ("AUTH", "first-pw"), ("GET", "k"))
+    assert new.replies(3) == [WRONGPASS, "OK", b"v"]
+
+    # The next good configuration is applied to new connections.
+    envoy.publish(4, _config("third-pw"), wasm_path, failure_policy=policy)
+    envoy.wait_updates(success=2, rejected=2)
+    newer = Conn(envoy)
+    newer.send(("AUTH", "first-pw"), ("AUTH", "third-pw"), ("GET", "k"))
+    assert newer.replies(3) == [WRONGPASS, "OK", b"v"]
+    old.send(("PING",))
+    assert old.replies(1) == ["PONG"]
+
+
+def test_vm_memory_gauge_counts_each_vm_once(scope, server, wasm_path):
+    # Every live update (an Istio WasmPlugin change) gives each worker's VM
+    # a new root context; the VMs themselves stay (wasm.wasm_vm_count). The
+    # gauge is "the VMs' linear memory", so the same traffic after three
+    # updates should read about what it read after the first configuration.
+    envoy = EcdsEnvoy(scope.dir, server, name="sidecar", ecds_path=scope.dir / "ecds.yaml",
+                      host_env={"REDIS_PASSWORD": server.password})  # fmt: skip
+    scope.envoys.append(envoy)
+    envoy.publish(1, _config("pw-1"), wasm_path)
+    envoy.start()
+    envoy.wait_updates(success=1)
+
+    def traffic(password: str) -> None:
+        for _ in range(6):  # reaches both workers
+            c = redis_py(envoy, password=password, timeout=LEARN)
+            assert c.ping()
+            c.close()
+
+    traffic("pw-1")
+    vms = envoy.counter("wasm.wasm_vm_count")
+    first = gauges(envoy)[2]
+    for version in (2, 3, 4):
+        envoy.publish(version, _config(f"pw-{version}"), wasm_path)
+        envoy.wait_updates(success=version)
+        traffic(f"pw-{version}")
+    envoy.wait_stat(ACTIVE, 0, timeout=LEARN)
+    assert gauges(envoy)[1] == 0
+    after = gauges(envoy)[2]
+    assert envoy.counter("wasm.wasm_vm_count") == vms
+    assert after <= first + MiB, (
+        f"wasm_vm_count {vms}: {first} bytes after the first configuration, {after} after three updates"
+    )
