@@ -153,6 +153,24 @@ class Conn:
                 return bytes(data), "eof"
             data += chunk
 
+    def send_in_background(self, data: bytes, timeout: float = 3 * LEARN) -> threading.Thread:
+        """Sends `data` from a thread, on a duplicate of the socket with its
+        own timeout; an error (the peer went away mid-send) ends it."""
+        dup = self.sock.dup()
+        dup.settimeout(timeout)
+
+        def run() -> None:
+            try:
+                dup.sendall(data)
+            except OSError:
+                pass
+            finally:
+                dup.close()
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
     def reset(self) -> None:
         """Closes with RST (SO_LINGER 0)."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -197,7 +215,7 @@ def proxy(server, envoy_factory):
 
 # ------------------------------------------------------------------ the server killed
 
-KILLED = ["pipeline", "bulk", "multi", "subscribed-resp2", "subscribed-resp3"]
+KILLED = ["pipeline", "bulk", "request", "multi", "subscribed-resp2", "subscribed-resp3"]
 
 
 @pytest.mark.parametrize("where", KILLED)
@@ -205,8 +223,7 @@ def test_server_killed_mid_stream(where, server, proxy):
     pipelined = 100_000
     c = Conn(proxy, rcvbuf=64 * 1024 if where == "bulk" else None)
     if where == "pipeline":
-        payload = C("AUTH", CLIENT_PASSWORD) + resp.commands(*[("INCR", "n")] * pipelined)
-        threading.Thread(target=c.send_raw, args=(payload,), daemon=True).start()
+        c.send_in_background(C("AUTH", CLIENT_PASSWORD) + resp.commands(*[("INCR", "n")] * pipelined))
         assert c.replies(2) == ["OK", 1]  # replies are flowing
     elif where == "bulk":
         admin(server).set("big", b"x" * (32 * MiB))
@@ -217,6 +234,14 @@ def test_server_killed_mid_stream(where, server, proxy):
             assert chunk
             got += len(chunk)
             time.sleep(0.001)
+    elif where == "request":
+        # The client is still sending a 32 MiB value.
+        c.send(("AUTH", CLIENT_PASSWORD))
+        assert c.replies(1) == ["OK"]
+        sent = proxy.counter("cluster.redis.upstream_cx_tx_bytes_total")
+        sender = c.send_in_background(C("SET", "big", b"b" * (32 * MiB)))
+        wait_until(lambda: proxy.counter("cluster.redis.upstream_cx_tx_bytes_total") > sent + 4 * MiB,
+                   LEARN, "the value on its way")  # fmt: skip
     elif where == "multi":
         c.send(("AUTH", CLIENT_PASSWORD), ("MULTI",), ("SET", "k", "v"), ("INCR", "n"))
         assert c.replies(4) == ["OK", "OK", "QUEUED", "QUEUED"]
@@ -235,6 +260,10 @@ def test_server_killed_mid_stream(where, server, proxy):
         assert data.count(b"\r\n") < pipelined - 1, "every reply arrived: nothing was in flight"
     elif where == "bulk":
         assert got + len(data) < 32 * MiB, "the whole bulk arrived: nothing was in flight"
+    elif where == "request":
+        assert data == b""
+        sender.join(LEARN)
+        assert not sender.is_alive(), "the client is still sending"
     else:
         assert data == b""
 
@@ -262,8 +291,9 @@ def test_server_killed_mid_stream(where, server, proxy):
 
 def _stall(how: str, server) -> threading.Thread | None:
     """Makes the server stop answering for STALL seconds, from now."""
-    if how == "client-pause":
-        assert admin(server).execute_command("CLIENT", "PAUSE", int(STALL * 1000), "ALL") == b"OK"
+    if how.startswith("client-pause"):
+        mode = how.rsplit("-", 1)[1].upper()
+        assert admin(server).execute_command("CLIENT", "PAUSE", int(STALL * 1000), mode) == b"OK"
         return None
     sleeper = admin(server, timeout=STALL + LEARN)
     sleeper.ping()
@@ -273,7 +303,7 @@ def _stall(how: str, server) -> threading.Thread | None:
     return t
 
 
-@pytest.mark.parametrize("how", ["debug-sleep", "client-pause"])
+@pytest.mark.parametrize("how", ["debug-sleep", "client-pause-all", "client-pause-write"])
 def test_stalled_server_answers_in_order_when_it_resumes(how, server, proxy):
     logged_in = Conn(proxy)
     logged_in.send(("AUTH", CLIENT_PASSWORD))
@@ -288,6 +318,10 @@ def test_stalled_server_answers_in_order_when_it_resumes(how, server, proxy):
     # Closing after a reply: QUIT before AUTH.
     quitter = Conn(proxy)
     quitter.send(("GET", "c"), ("QUIT",))
+    # A client that gives up during the stall, with replies due.
+    impatient = Conn(proxy)
+    impatient.send(("GET", "d"), ("AUTH", CLIENT_PASSWORD), ("INCR", "d"))
+    impatient.reset()
 
     bound = STALL + LEARN
     first = logged_in.replies(1, within=bound)
@@ -300,6 +334,35 @@ def test_stalled_server_answers_in_order_when_it_resumes(how, server, proxy):
     assert time.monotonic() - t0 < bound
     if sleeper is not None:
         sleeper.join(LEARN)
+    for c in (logged_in, fresh, quitter):
+        c.close()
+    proxy.wait_stat(ACTIVE, 0, timeout=LEARN)
+    proxy.wait_stat(HELD, 0, timeout=LEARN)
+    works(proxy)
+
+
+def test_large_value_to_a_stalled_server(server, proxy):
+    # The server reads nothing for STALL seconds while a client sends it a
+    # 32 MiB value: Envoy stops reading the client, and the filter, which
+    # streams arguments, holds nothing of it.
+    big = 32 * MiB
+    c = Conn(proxy)
+    c.send(("AUTH", CLIENT_PASSWORD))
+    assert c.replies(1) == ["OK"]
+    t0 = time.monotonic()
+    sleeper = _stall("debug-sleep", server)
+    sender = c.send_in_background(C("SET", "big", b"b" * big))
+    samples = []
+    while sender.is_alive() and time.monotonic() - t0 < STALL - 0.3:
+        samples.append(gauges(proxy))
+        time.sleep(0.1)
+    assert sender.is_alive(), "the whole value was taken while the server slept"
+    assert max(s[1] for s in samples) <= HELD_LIMIT, samples
+    assert max(s[2] for s in samples) <= VM_MEMORY_LIMIT, samples
+    assert c.replies(1, within=STALL + LEARN) == ["OK"]
+    sender.join(LEARN)
+    sleeper.join(LEARN)
+    assert admin(server).strlen("big") == big
     works(proxy)
 
 
