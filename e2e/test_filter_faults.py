@@ -4,12 +4,14 @@ Every scenario bounds how long a client may wait: a client must learn of a
 failure (an error reply, or its connection closed) within `LEARN` seconds
 of the fault, and the next connection must work afterwards (after a
 restart where one is needed). Scenarios: the server killed (SIGKILL) in
-the middle of a pipeline, a large bulk reply, a MULTI and a subscription;
-a stalled server (`DEBUG SLEEP`, `CLIENT PAUSE`); a server that hangs up
-right after the proxy's `AUTH`; wrong or disabled server credentials; TLS
-handshake failures; a client that closes with replies in flight or never
-reads; and a filter that cannot start (a corrupt or missing module, a
-configuration it refuses), at start-up and as a live (ECDS) update.
+the middle of a pipeline, a large bulk reply, a large request, a MULTI and
+a subscription (RESP2, RESP3); a stalled server (`DEBUG SLEEP`,
+`CLIENT PAUSE ALL|WRITE`); a server that hangs up right after the proxy's
+`AUTH` (`harness.cutter.CuttingHop`, and `CLIENT KILL USER`); wrong or
+disabled server credentials; TLS handshake failures; a client that closes
+with replies in flight or never reads; and a filter that cannot start (a
+corrupt or missing module, a configuration it refuses), at start-up and as
+a live (ECDS) update. A VM panic cannot be caused on purpose: not tested.
 
 What a client sees when the filter cannot start (Envoy 1.40, observed by
 `test_static_filter_that_cannot_start` and
@@ -17,26 +19,32 @@ What a client sees when the filter cannot start (Envoy 1.40, observed by
 
 | the filter cannot start because | static listener, at start-up | ECDS, first config | ECDS, live update (a good config is serving) |
 | --- | --- | --- | --- |
-| the module is corrupt | Envoy exits (status 1, `Unable to create Wasm plugin envoy_redis_auth`): nothing listens, connections are refused | Envoy starts; the update is rejected (`update_rejected`); every connection is accepted and closed at once, no byte sent | the update is rejected; open connections and new ones keep the old configuration |
+| the module is corrupt (truncated) | Envoy exits (status 1, `Unable to create Wasm plugin envoy_redis_auth`): nothing listens, connections are refused | Envoy starts; the update is rejected (`update_rejected`); every connection is accepted and closed at once (FIN or RST), no byte sent | the update is rejected; open connections and new ones keep the old configuration |
 | the module file is missing | Envoy exits (status 1, `Invalid path: …`) | same as above | same as above |
 | `on_configure` refuses the configuration (`{"env": "MISSING"}`) | Envoy exits (status 1; our log line `invalid configuration: upstream.password: environment variable MISSING is not set`) | same as above | same as above |
 
 `FAIL_CLOSED` and `FAIL_RELOAD` behave the same in every cell: Envoy treats
 a module that fails to load or configure as "fail closed" whatever the
 policy ("Plugin configured to fail closed failed to load"). The policies
-differ only when a running VM fails (a panic), which the filter cannot be
-made to do on purpose (that case is not tested here). A good configuration
+differ only when a running VM fails (a panic). A good configuration
 published after a rejected one is applied normally.
 
-Other behaviour worth knowing, asserted below:
+Other behaviour, asserted below:
 - SIGKILL: a client with replies in flight gets its connection reset or
   closed within milliseconds; bytes already on the way (part of a bulk)
-  arrive first. Envoy's `tcp_proxy` half-closes towards the client, so the
-  client sees EOF and Envoy keeps the connection until the client closes it.
-  While the server is down, new connections are closed at once; after a
-  restart on the same port, new connections work.
+  arrive first; a client still sending gets a send error. When the server's
+  side ends with FIN, Envoy's `tcp_proxy` half-closes towards the client
+  (EOF) and keeps the connection until the client closes it, as without the
+  filter. While the server is down, new connections are closed at once;
+  after a restart on the same port, new connections work.
 - Stalls: local replies ride on markers, so during a stall they wait with
-  the server's replies and all arrive, in order, when the server resumes.
+  the server's replies and all arrive, in order, when the server resumes;
+  a `QUIT` before `AUTH` is answered and closed then. A 32 MiB value sent
+  to a stalled server waits in Envoy and the client's socket, not in the
+  filter.
+- The server hangs up right after the proxy's `AUTH` (before, in the middle
+  of or after its reply): the client's connection is closed at once,
+  without a byte (the `AUTH` reply is the proxy's).
 - The server's credentials rejected: the connection stays open and every
   reply is `-ERR envoy-redis-auth: the Redis server rejected the proxy's
   credentials: WRONGPASS …`. A pipeline whose replies pile up is cut by
@@ -49,7 +57,12 @@ Other behaviour worth knowing, asserted below:
   user, so a connected client sees its connection closed at once; a new
   connection gets the rejected-credentials error.
 - A TLS handshake failure to the server (untrusted CA, wrong SAN): the
-  client's connection is reset at once, with no byte sent.
+  client's connection is closed (reset) at once, with no byte sent.
+- Memory: while 64 MiB of replies wait for a client that never reads, the
+  sessions hold at most `HELD_LIMIT` bytes and the VMs at most
+  `VM_MEMORY_LIMIT`; the replies wait in Redis. A connection back to idle
+  after a burst must not keep burst-sized buffers, and
+  `vm_memory_bytes` must count each VM once across live updates.
 """
 
 from __future__ import annotations
@@ -65,7 +78,7 @@ import pytest
 from harness import ACL_PASSWORD, ACL_USER, UpstreamTls, redis_py, resp, wait_until
 from harness.cutter import CuttingHop
 from harness.ecds import EcdsEnvoy
-from harness.resp import Error, Push, command as C
+from harness.resp import Push, command as C
 
 CLIENT_PASSWORD = "faults-client-pw"
 ADMIN_USER, ADMIN_PASSWORD = "admin", "AdminPass"
