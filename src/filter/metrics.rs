@@ -22,8 +22,14 @@ pub struct Metrics {
     active: Option<u32>,
     held_bytes: Option<u32>,
     vm_memory: Option<u32>,
-    /// This VM's linear memory as last reported to `vm_memory`.
-    vm_memory_reported: Cell<usize>,
+}
+
+thread_local! {
+    /// This VM's linear memory as last reported to `vm_memory_bytes`. Per
+    /// VM, not per root context: a configuration update makes a new root
+    /// context in the same VM. (A VM that fails and is replaced is not
+    /// subtracted.)
+    static VM_MEMORY_REPORTED: Cell<usize> = const { Cell::new(0) };
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -66,14 +72,13 @@ impl Metrics {
             active: gauge("redis_auth.active_connections"),
             held_bytes: gauge("redis_auth.held_bytes"),
             vm_memory: gauge("redis_auth.vm_memory_bytes"),
-            vm_memory_reported: Cell::new(0),
         }
     }
 
     /// Reports growth of this VM's linear memory (it never shrinks).
     pub fn vm_memory(&self) {
         let now = std::arch::wasm32::memory_size::<0>() * WASM_PAGE;
-        let before = self.vm_memory_reported.replace(now);
+        let before = VM_MEMORY_REPORTED.with(|reported| reported.replace(now));
         if now != before {
             add(self.vm_memory, delta(before, now));
         }

@@ -226,6 +226,7 @@ impl Connection {
         for event in session.drain_events() {
             report(&event, &self.metrics);
         }
+        session.trim();
         self.metrics.vm_memory();
         let held = session.held_bytes();
         if held != self.held {

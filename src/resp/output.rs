@@ -17,8 +17,8 @@ pub enum Verdict<'a> {
     Replace(&'a [u8]),
 }
 
-/// Capacity above which the copy buffer is released between chunks.
-const RELEASE_ABOVE: usize = 256 * 1024;
+/// Capacity of the copy buffer kept for reuse by [`Output::trim`].
+const KEEP_CAPACITY: usize = 16 * 1024;
 
 #[derive(Debug, Default)]
 pub struct Output {
@@ -33,9 +33,13 @@ impl Output {
     pub fn begin(&mut self) {
         self.buf.clear();
         self.passthrough = Some(0);
-        // A rewritten large chunk should not pin its copy for the life of
-        // the connection.
-        if self.buf.capacity() > RELEASE_ABOVE {
+    }
+
+    /// Once the verdict has been carried out: releases a copy buffer a
+    /// large chunk made large, so that a connection going quiet after a
+    /// burst does not pin it.
+    pub fn trim(&mut self) {
+        if self.buf.capacity() > KEEP_CAPACITY {
             self.buf = Vec::new();
         }
     }
@@ -105,6 +109,9 @@ impl Output {
 
     fn materialize(&mut self, input: &[u8]) {
         if let Some(end) = self.passthrough.take() {
+            // Sized to the chunk (and what is usually injected), not to
+            // twice it by doubling.
+            self.buf.reserve_exact(input.len() + 256);
             self.buf
                 .extend_from_slice(input.get(..end).unwrap_or_default());
         }
@@ -147,6 +154,19 @@ mod tests {
         out.begin();
         out.pass(input, 0..4);
         assert_eq!(out.finish(input), Verdict::Replace(b"abcd"));
+    }
+
+    #[test]
+    fn trimming_releases_a_large_copy() {
+        let input = vec![b'x'; 100_000];
+        let mut out = Output::default();
+        out.begin();
+        out.push(&input, b"X");
+        out.pass(&input, 0..input.len());
+        assert!(out.capacity() > KEEP_CAPACITY);
+        let _ = out.finish(&input);
+        out.trim();
+        assert_eq!(out.capacity(), 0);
     }
 
     #[test]

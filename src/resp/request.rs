@@ -362,6 +362,17 @@ impl RequestParser {
             + self.args.spans.capacity() * std::mem::size_of::<Span>()
     }
 
+    /// Gives back buffers a long line or a large collected command made
+    /// large, keeping what a partly read command still needs.
+    pub fn trim(&mut self) {
+        const KEEP: usize = 4 * 1024;
+        for buf in [&mut self.line, &mut self.held, &mut self.args.data] {
+            if buf.capacity() > KEEP {
+                buf.shrink_to(buf.len().max(KEEP));
+            }
+        }
+    }
+
     /// True when no command is partially read.
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Start

@@ -33,8 +33,9 @@
 //!
 //! Call order: [`Session::on_client_data`] and [`Session::on_server_data`] in
 //! any interleaving, each with one chunk as the host delivered it; carry
-//! out every [`Step`] before the next call; [`Session::drain_events`]
-//! whenever convenient.
+//! out every [`Step`], then call [`Session::trim`], before the next chunk;
+//! [`Session::on_server_closed`] when the server's side ends;
+//! [`Session::drain_events`] whenever convenient.
 
 mod auth;
 mod client;
@@ -207,6 +208,15 @@ impl Session {
     /// Handles bytes from the server; the step says what goes to the client.
     pub fn on_server_data<'a>(&'a mut self, input: &'a [u8]) -> Step<'a> {
         server::on_data(self, input)
+    }
+
+    /// Gives back buffers a burst made large. Call once the step of each
+    /// chunk has been carried out (its verdict borrows them until then).
+    pub fn trim(&mut self) {
+        self.client_out.trim();
+        self.server_out.trim();
+        self.parser.trim();
+        self.state.server.trim();
     }
 
     /// The server closed its side (after the bytes of the last

@@ -36,6 +36,14 @@ pub(super) struct ServerSide {
 }
 
 impl ServerSide {
+    /// Releases a kept-frame buffer grown past what a kept frame needs.
+    pub(super) fn trim(&mut self) {
+        let kept = &mut self.frame.kept;
+        if kept.capacity() > 2 * KEEP_MAX {
+            kept.shrink_to(kept.len().max(2 * KEEP_MAX));
+        }
+    }
+
     pub(super) fn held_bytes(&self) -> usize {
         let capacity = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::capacity);
         self.frame.kept.capacity()

@@ -329,6 +329,7 @@ impl Rig {
             self.ever_authenticated = true;
         }
         self.upstream(&upstream)?;
+        self.session.trim();
         self.check_held()
     }
 
@@ -354,6 +355,13 @@ impl Rig {
             };
             released.extend(held);
             self.upstream(&released)?;
+        }
+        self.session.trim();
+        if self.server_gone && self.from_server.is_empty() {
+            // The host's end of the server's stream.
+            if self.session.on_server_closed() != Close::No {
+                self.ended = true;
+            }
         }
         self.check_held()
     }
