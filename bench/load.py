@@ -909,6 +909,240 @@ def _check_counters(envoy, baseline: dict, load: Load, report: Report) -> None:
             load.error("counter_mismatches", None, f"gauge {name} after the run: {got}, expected {expected}")
 
 
+# ---------------------------------------------------------------- streaming
+
+MIB = 1024 * 1024
+STREAM_CHUNK = 256 * 1024
+
+
+def _stream_chunks(seed: int, size: int):
+    """`size` pseudo-random bytes in STREAM_CHUNK pieces, the same for a seed."""
+    rng = random.Random(seed)
+    left = size
+    while left:
+        n = min(STREAM_CHUNK, left)
+        yield rng.randbytes(n)
+        left -= n
+
+
+def _recv_exact(sock, n: int) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(out)} of {n} bytes")
+        out += chunk
+    return bytes(out)
+
+
+def _recv_line(sock, limit: int = 4096) -> bytes:
+    out = bytearray()
+    while not out.endswith(b"\r\n"):
+        b = sock.recv(1)
+        if not b:
+            raise ConnectionError(f"connection closed in a reply line: {bytes(out)!r}")
+        out += b
+        if len(out) > limit:
+            raise ValueError(f"reply line too long: {bytes(out[:80])!r}")
+    return bytes(out)
+
+
+@dataclass
+class StreamResult:
+    key: str
+    size: int
+    sent_sha256: str = ""
+    got_sha256: str = ""
+    set_seconds: float = 0.0
+    get_seconds: float = 0.0
+    slow: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.sent_sha256 == self.got_sha256 != ""
+
+
+class StreamClient:
+    """One connection that SETs a big value and GETs it back, streaming both
+    ways (the value is never in memory whole) and hashing what it sends and
+    receives."""
+
+    def __init__(self, endpoint, creds: Creds, key: str, size: int, seed: int, slow: float = 0.0):
+        import socket
+
+        host, port = endpoint if isinstance(endpoint, tuple) else (endpoint.host, endpoint.port)
+        self.sock = socket.create_connection((host, port), timeout=120)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.creds, self.key, self.size, self.seed = creds, key, size, seed
+        self.slow = slow  # seconds to sleep after each chunk read: a slow reader
+        self.result = StreamResult(key, size, slow=slow)
+
+    def login(self) -> None:
+        self.sock.sendall(resp.command("AUTH", self.creds.password))
+        line = _recv_line(self.sock)
+        if line != OK:
+            raise ValueError(f"AUTH: {line!r}")
+
+    def set(self) -> None:
+        import hashlib
+
+        h = hashlib.sha256()
+        t = time.monotonic()
+        key = self.key.encode()
+        self.sock.sendall(b"*3\r\n$3\r\nSET\r\n" + bulk(key) + b"$%d\r\n" % self.size)
+        for chunk in _stream_chunks(self.seed, self.size):
+            h.update(chunk)
+            self.sock.sendall(chunk)
+        self.sock.sendall(b"\r\n")
+        line = _recv_line(self.sock)
+        if line != OK:
+            raise ValueError(f"SET: {line!r}")
+        self.result.sent_sha256 = h.hexdigest()
+        self.result.set_seconds = time.monotonic() - t
+
+    def get(self) -> None:
+        import hashlib
+
+        h = hashlib.sha256()
+        t = time.monotonic()
+        self.sock.sendall(resp.command("GET", self.key))
+        head = _recv_line(self.sock)
+        if head != b"$%d\r\n" % self.size:
+            raise ValueError(f"GET: reply header {head!r}")
+        left = self.size
+        buf = bytearray(STREAM_CHUNK)
+        view = memoryview(buf)
+        while left:
+            n = self.sock.recv_into(view[: min(left, STREAM_CHUNK)])
+            if not n:
+                raise ConnectionError(f"connection closed with {left} bytes of the value to go")
+            h.update(view[:n])
+            left -= n
+            if self.slow:
+                time.sleep(self.slow)
+        if _recv_exact(self.sock, 2) != b"\r\n":
+            raise ValueError("GET: value not followed by CRLF")
+        self.result.got_sha256 = h.hexdigest()
+        self.result.get_seconds = time.monotonic() - t
+
+    def run(self) -> StreamResult:
+        try:
+            self.login()
+            self.set()
+            self.get()
+            self.sock.sendall(resp.command("PING"))
+            if _recv_line(self.sock) != PONG:
+                raise ValueError("PING after the value: not +PONG")
+        except Exception as e:  # noqa: BLE001
+            self.result.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.sock.close()
+        return self.result
+
+
+@dataclass
+class StreamReport:
+    size: int
+    results: list  # per round: list of StreamResult
+    samples: list  # sampler samples during the transfers
+    before: dict  # filter gauges before the first transfer
+    after: dict
+
+    def stat(self, name: str, fn=max):
+        vals = [s[name] for s in self.samples if s.get("phase") == "transfer" and s.get(name) is not None]
+        return fn(vals) if vals else None
+
+    def held_per_connection_max(self) -> float | None:
+        vals = [s[HELD] / s[ACTIVE] for s in self.samples
+                if s.get("phase") == "transfer" and s.get(ACTIVE)]  # fmt: skip
+        return max(vals) if vals else None
+
+    @property
+    def transfer_samples(self) -> int:
+        return sum(1 for s in self.samples if s.get("phase") == "transfer")
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for rnd in self.results for r in rnd)
+
+
+def stream_values(endpoint, creds: Creds, *, envoy=None, size: int = 64 * MIB,
+                  rounds: tuple[int, ...] = (1, 3), every: float = 0.02, slow: float = 0.002,
+                  redis=None) -> StreamReport:  # fmt: skip
+    """For each entry of `rounds`, that many connections at once SET a
+    `size`-byte value and GET it back; Envoy's filter gauges are sampled
+    every `every` seconds while the bytes flow. In a round of more than one,
+    the last connection reads its value slowly (`slow` seconds after each
+    256 KiB), so Envoy has to hold the server back. With `redis`, each
+    stored value is also read straight from the server and hashed."""
+    sampler = Sampler(envoy, None, every) if envoy is not None else None
+    # Warm-up: let every worker's VM serve a connection, so the VM gauge's
+    # "before" is the VMs' size with nothing big having gone through.
+    for i in range(16):
+        c = StreamClient(endpoint, creds, f"warm:{i}", 0, 0)
+        c.login()
+        c.sock.close()
+    if envoy is not None:
+        envoy.wait_stat(ACTIVE, 0)
+    before = envoy.wasm_stats() if envoy is not None else {}
+    results = []
+    if sampler:
+        sampler.phase = "idle"
+        sampler.start()
+    try:
+        for r, count in enumerate(rounds):
+            clients = [StreamClient(endpoint, creds, f"stream:{r}:{i}", size, seed=1000 * r + i,
+                                    slow=slow if count > 1 and i == count - 1 else 0.0)
+                       for i in range(count)]  # fmt: skip
+            if sampler:
+                sampler.phase = "transfer"
+            threads = [threading.Thread(target=c.run) for c in clients]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if sampler:
+                sampler.phase = "idle"
+            if redis is not None:
+                import hashlib
+
+                direct = redis.client(decode_responses=False)
+                for c in clients:
+                    value = direct.get(c.key)
+                    stored = hashlib.sha256(value or b"").hexdigest()
+                    if c.result.error is None and stored != c.result.sent_sha256:
+                        c.result.error = "the server holds other bytes than were sent"
+                    del value
+                    direct.delete(c.key)
+                direct.close()
+            results.append([c.result for c in clients])
+    finally:
+        if sampler:
+            sampler.stop()
+    after = envoy.wasm_stats() if envoy is not None else {}
+    return StreamReport(size, results, sampler.samples if sampler else [], before, after)
+
+
+def format_stream_report(r: StreamReport) -> str:
+    lines = [f"== streaming {r.size // MIB} MiB values through the filter"]
+    for rnd in r.results:
+        for x in rnd:
+            lines.append(
+                f"   {len(rnd)} at once, {x.key}: SET {x.set_seconds:.2f}s, GET {x.get_seconds:.2f}s"
+                f"{' (slow reader)' if x.slow else ''}, "
+                f"sha256 {'match' if x.ok else 'MISMATCH'} ({x.got_sha256[:16]}), {x.error or 'ok'}"
+            )
+    vm_before = r.before.get(VM)
+    lines.append(
+        f"   during the transfers ({r.transfer_samples} samples): held_bytes max {_kib(r.stat(HELD))} "
+        f"(max {_kib(r.held_per_connection_max())} per connection), vm_memory_bytes before {_kib(vm_before)}, "
+        f"max {_kib(r.stat(VM))}, after {_kib(r.after.get(VM))}; "
+        f"Envoy allocated max {_mib(r.stat(ALLOC))}"
+    )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- output
 
 
@@ -999,6 +1233,9 @@ def main() -> int:
     ap.add_argument("--subscribers", type=float, default=0.1, help="share of connections that SUBSCRIBE")
     ap.add_argument("--idle", type=float, default=2.0, help="seconds all connections stay open and idle")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--stream", type=int, metavar="MIB",
+                    help="instead of the load: SET and GET back a MIB-MiB value through the filter, "
+                         "on one connection and then on three at once, sampling the filter's memory")  # fmt: skip
     ap.add_argument("--json", type=Path, help="write the reports (with every sample) here")
     args = ap.parse_args()
     if not 0 <= args.subscribers <= 0.5:
@@ -1012,6 +1249,17 @@ def main() -> int:
     if limit < opts.connections + 100:
         print(f"open-files limit is {limit}: too low for {opts.connections} connections", file=sys.stderr)
         return 2
+    if args.stream:
+        with Run.create() as run, run.scope("stream") as scope:
+            redis = scope.redis("password")
+            envoy = scope.envoy(redis, name="envoy-filter", plugin_config=FILTER_CONFIG,
+                                host_env={"REDIS_PASSWORD": redis.password}, component_log_level=None)  # fmt: skip
+            report = stream_values(envoy, filter_creds(), envoy=envoy, size=args.stream * MIB, redis=redis)
+            print(format_stream_report(report), flush=True)
+            panics = [l for l in envoy.log_text().splitlines() if "panicked at" in l or "Uncaught RuntimeError" in l]
+            for line in panics[:5]:
+                print(f"   ! VM failure: {line.strip()}")
+            return 0 if report.ok and not panics and envoy.alive else 1
     modes = ("filter", "tcp_proxy") if args.mode == "both" else (args.mode,)
     reports = []
     with Run.create() as run:
