@@ -18,8 +18,9 @@ and every message must arrive, byte for byte, in order.
 Each connection keeps a model of its keys, so the exact bytes of every reply
 are known before it arrives (RESP2 or RESP3 encoding included); a reply that
 differs, a reply nobody asked for, a stall, or a connection that closes when
-it should not is an error. At the end the connections close (half with QUIT)
-and the filter's counters are checked against what was sent.
+it should not is an error. At the end the connections close (a third with
+QUIT, a third by closing, a third by a reset with a pipeline in flight) and
+the filter's counters are checked against what was sent.
 
 While it runs, Envoy's admin stats are sampled: the filter's gauges
 (`wasmcustom.redis_auth.active_connections`, `held_bytes`,
@@ -241,6 +242,7 @@ class Totals:
     auth_ok: int = 0  # successful AUTH/HELLO AUTH sent
     auth_wrong: int = 0  # wrong AUTH sent
     noauth: int = 0  # commands sent before authenticating
+    aborted: int = 0  # connections reset with a pipeline in flight
     errors: int = 0
     mismatches: int = 0
     dropped: int = 0
@@ -557,10 +559,13 @@ class Conn(asyncio.Protocol):
             self.load.error("missing_messages", self, f"received {self.received} of {pub.published} messages")
 
     async def close(self) -> None:
+        """A third of the connections QUIT, a third close, a third reset the
+        connection with a pipeline in flight (the filter must let go of it)."""
         if self.broken or self.transport is None:
             return
         self.closing = True
-        if self.idx % 2 == 0:
+        how = self.idx % 3
+        if how == 0:
             self.waiter = asyncio.get_running_loop().create_future()
             self.send([("QUIT", ["QUIT"], OK)])
             try:
@@ -568,8 +573,14 @@ class Conn(asyncio.Protocol):
             except asyncio.TimeoutError:
                 self.load.error("stalls", self, "no reply to QUIT")
                 self.transport.abort()
-        else:
+        elif how == 1:
             self.transport.close()
+        else:
+            self.load.totals.aborted += 1
+            cmds = [x for name in ("set", "get", "mget", "multi") for x in self.op(name)]
+            self.transport.write(b"".join(resp.command(*args) for _, args, _ in cmds))
+            self.load.totals.commands_sent += len(cmds)
+            self.transport.abort()
         try:
             await asyncio.wait_for(asyncio.shield(self.lost), 10)
         except asyncio.TimeoutError:
@@ -698,6 +709,7 @@ class Report:
             "auth_ok_sent": t.auth_ok,
             "auth_wrong_sent": t.auth_wrong,
             "noauth_sent": t.noauth,
+            "aborted_with_pipeline_in_flight": t.aborted,
             "errors": t.errors,
             "mismatches": t.mismatches,
             "dropped": t.dropped,
@@ -1163,7 +1175,8 @@ def format_report(r: Report) -> str:
         f"({d['traffic_replies_verified']:,} during the traffic, {d['replies_per_second']:,}/s); "
         f"pub/sub messages verified {d['messages_verified']:,} ({d['messages_per_second']:,}/s)",
         f"   auth: {d['auth_ok_sent']:,} good, {d['auth_wrong_sent']:,} wrong (WRONGPASS), "
-        f"{d['noauth_sent']:,} commands before AUTH (NOAUTH)",
+        f"{d['noauth_sent']:,} commands before AUTH (NOAUTH); "
+        f"{d['aborted_with_pipeline_in_flight']:,} connections reset with a pipeline in flight",
         "   ops: " + ", ".join(f"{k} {v:,}" for k, v in sorted(d["ops"].items())),
         f"   errors {d['errors']} (mismatches {d['mismatches']}, dropped {d['dropped']}, stalls {d['stalls']}, "
         f"connect failures {d['connect_failures']}, missing messages {d['missing_messages']}, "
