@@ -32,6 +32,7 @@ Usage:
   python3 bench/load.py [--connections 1000] [--seconds 30]
                         [--mode filter|tcp_proxy|both|direct] [--interval 0.5]
                         [--pipeline 8] [--subscribers 0.1] [--json FILE]
+  python3 bench/load.py --stream 64     (64 MiB values SET and GET back instead)
 Exit status 0 only if every reply was verified and nothing went wrong.
 (Run ./dev setup and ./dev build first.)
 """
