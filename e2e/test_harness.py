@@ -10,6 +10,7 @@ import redis
 import harness
 from harness import UpstreamTls, ioredis_run, raw_exchange, redis_cli, redis_py, resp
 from harness.raw import chunk, differential
+from harness import redis_suite
 
 PING = resp.command("PING")
 
@@ -335,3 +336,32 @@ def test_wasm_filter_block_shape(tmp_path):
     assert cfg["configuration"] == {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": '{"a": 1}'}
     assert tcp["name"] == "envoy.filters.network.tcp_proxy"
     assert e._env() == {"REDIS_PASSWORD": "s"}
+
+
+def test_redis_suite_output_parsing(tmp_path):
+    """harness.redis_suite reads the suite's output as its test server prints
+    it: an [err] and the lines under it belong to that test, an error that
+    names no test is kept apart, a [TIMEOUT] fails the test in progress, and
+    the summary after "The End" is not counted again."""
+    output = "\n".join([
+        "Testing unit/x",
+        "[ok]: PING (3 ms)",
+        "[err]: GET in tests/unit/x.tcl",
+        "Expected 'a' to be equal to 'b'",
+        "[ok]: GET (1 ms)",
+        "[ignore]: MIGRATE: Not supported on external server",
+        "[err]: I/O error reading reply",
+        "    while executing",
+        "[TIMEOUT]: clients state report follows.",
+        "sock1 => (IN PROGRESS) BLPOP",
+        "",
+        "                   The End",
+        "*** [err]: GET in tests/unit/x.tcl",
+    ])  # fmt: skip
+    run = redis_suite.parse("unit/x", output, 1.0, tmp_path / "x.log")
+    assert run.tests == {"PING": "ok", "GET": "err", "MIGRATE": "ignore", "BLPOP": "err"}
+    assert run.passed == {"PING"}
+    assert run.details["GET"] == "[err]: GET in tests/unit/x.tcl\nExpected 'a' to be equal to 'b'"
+    assert run.errors[0] == "[err]: I/O error reading reply\n    while executing"
+    assert run.errors[1].startswith("[TIMEOUT]") and "BLPOP" in run.details["BLPOP"]
+    assert len(run.errors) == 2
