@@ -7,7 +7,8 @@
 //! - `Close::AfterWrite` closes the client once this step's bytes are out:
 //!   closing inside the callback would drop them (Envoy runs the close before
 //!   it moves the buffer to the socket), so the connection is queued and
-//!   closed from the root context's next tick;
+//!   closed from the root context's next tick; `Close::Deadline` queues it
+//!   for later;
 //! - `Pause::Start` lets this step's bytes go now (`resume_downstream`, which
 //!   Envoy runs after the callback) and then pauses the client's stream, so
 //!   Envoy keeps what the client sends next; a server step's `release` is
@@ -23,7 +24,7 @@ mod metrics;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use log::{error, info, warn};
 use proxy_wasm::hostcalls;
@@ -32,7 +33,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
 
 use crate::config::{self, Config};
 use crate::resp::output::Verdict;
-use crate::session::{Close, KEY_LEN, Pause, Session, SessionEvent, Step};
+use crate::session::{CLOSING_DEADLINE, Close, KEY_LEN, Pause, Session, SessionEvent, Step};
 use metrics::Metrics;
 
 /// How soon a queued close runs.
@@ -49,32 +50,44 @@ proxy_wasm::main! {{
     });
 }}
 
-/// Connections to close at the next tick, once their last bytes are out.
+/// Connections to close from the root context's tick: once their last
+/// bytes are out (due at once), or when a deadline passes.
 #[derive(Default)]
 struct Closing {
-    ids: RefCell<Vec<u32>>,
+    due: RefCell<Vec<(u32, SystemTime)>>,
 }
 
 impl Closing {
-    fn schedule(&self, context_id: u32) {
-        let mut ids = self.ids.borrow_mut();
-        if ids.is_empty() {
+    fn schedule(&self, context_id: u32, after: Duration) {
+        let now = hostcalls::get_current_time().unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut due = self.due.borrow_mut();
+        if due.is_empty() {
             if let Err(status) = hostcalls::set_tick_period(CLOSE_TICK) {
                 error!("envoy-redis-auth: cannot set the tick period: {status:?}");
             }
         }
-        ids.push(context_id);
+        due.push((context_id, now + after));
     }
 
     fn run(&self) {
-        let ids = std::mem::take(&mut *self.ids.borrow_mut());
-        for id in ids {
+        let now = hostcalls::get_current_time().unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut ready = Vec::new();
+        self.due.borrow_mut().retain(|&(id, at)| {
+            let is_due = at <= now;
+            if is_due {
+                ready.push(id);
+            }
+            !is_due
+        });
+        for id in ready {
             // NotFound: the connection is already gone.
             if hostcalls::set_effective_context(id).is_ok() {
                 let _ = hostcalls::close_downstream();
             }
         }
-        let _ = hostcalls::set_tick_period(Duration::ZERO);
+        if self.due.borrow().is_empty() {
+            let _ = hostcalls::set_tick_period(Duration::ZERO);
+        }
     }
 }
 
@@ -220,7 +233,7 @@ impl Connection {
         };
         let (action, mut close) = apply(buffer, size, step, self.id, &self.closing);
         if server_ended && session.on_server_closed() == Close::AfterWrite {
-            self.closing.schedule(self.id);
+            self.closing.schedule(self.id, Duration::ZERO);
             close = false;
         }
         for event in session.drain_events() {
@@ -241,7 +254,7 @@ impl Connection {
 
     fn close(&self, defer: bool) {
         if defer {
-            self.closing.schedule(self.id);
+            self.closing.schedule(self.id, Duration::ZERO);
         } else {
             close_all();
         }
@@ -288,7 +301,11 @@ fn apply(
     match step.close {
         Close::No => (action, false),
         Close::AfterWrite => {
-            closing.schedule(id);
+            closing.schedule(id, Duration::ZERO);
+            (action, false)
+        }
+        Close::Deadline => {
+            closing.schedule(id, CLOSING_DEADLINE);
             (action, false)
         }
         Close::Now => (action, true),

@@ -32,6 +32,9 @@ pub(super) struct ClientSide {
     /// What the client sent from a held `SYNC`/`PSYNC` on, until the
     /// server's replies to everything before it are back.
     pub(super) held: Option<Vec<u8>>,
+    /// Set by the chunk that starts closing after a reply (for the step's
+    /// deadline).
+    closing_started: bool,
 }
 
 /// What to do when a forwarded command has been handed on completely.
@@ -59,6 +62,7 @@ impl ClientSide {
             chunk_first_marker: 0,
             hold_from: None,
             held: None,
+            closing_started: false,
         }
     }
 
@@ -146,6 +150,9 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
         state.client.held = Some(held);
         step.pause = Pause::Start;
     }
+    if std::mem::take(&mut state.client.closing_started) {
+        step.close = Close::Deadline;
+    }
     step
 }
 
@@ -197,7 +204,10 @@ impl State {
         self.client.after_forward = match classify(head.name) {
             Special::Auth | Special::Hello if owns_identities => return Disposition::Collect,
             Special::Reset if exact(1) => AfterForward::Reset,
-            Special::Multi if exact(1) => AfterForward::EnterMulti,
+            // Redis refuses MULTI on a subscribed RESP2 connection.
+            Special::Multi if exact(1) && !self.server.subscriptions.restricts_commands() => {
+                AfterForward::EnterMulti
+            }
             Special::Exec => AfterForward::LeaveMulti,
             Special::Discard if exact(1) => AfterForward::LeaveMulti,
             Special::Replication => {
@@ -248,6 +258,21 @@ impl State {
         }
     }
 
+    /// A `HELLO` goes to the server: unless Redis will refuse it (on a
+    /// subscribed RESP2 connection), the commands behind it run in its
+    /// protocol.
+    fn hello_sent(&mut self, version: Option<&[u8]>) {
+        let subscriptions = &mut self.server.subscriptions;
+        if subscriptions.restricts_commands() {
+            return;
+        }
+        match version {
+            Some(b"2") => subscriptions.resp2 = true,
+            Some(b"3") => subscriptions.resp2 = false,
+            _ => {}
+        }
+    }
+
     /// `RESET` makes the client the default user, authenticated only if
     /// that user needs no password.
     fn reset_identity(&mut self) {
@@ -275,6 +300,7 @@ impl State {
             let parts: Vec<&[u8]> = (0..args.argc()).filter_map(|i| args.get(i)).collect();
             crate::resp::write_command(&mut command, &parts);
             out.push(input, &command);
+            self.hello_sent(args.whole(1));
             return;
         }
         let spec_name = if is_auth { "auth" } else { "hello" };
@@ -400,15 +426,20 @@ impl State {
         self.reply_locally(input, out, Reply::Static(reply), false);
     }
 
-    /// Sends a marker whose answer becomes `reply`; with `close`, follows it
-    /// with `QUIT` and stops reading the client. (The filter closes the
-    /// connection once the reply is delivered; `QUIT` makes sure the server
-    /// goes away too, even if the marker's reply never comes.)
+    /// Sends a marker whose answer becomes `reply`; with `close`, stops
+    /// reading the client and follows it with a second marker and `QUIT`.
+    /// The filter closes the connection once the reply is delivered, or
+    /// once the second marker is answered if `CLIENT REPLY SKIP` took the
+    /// first one's reply; `QUIT` makes the server go away even if replies
+    /// are off, and the adapter's deadline closes the connection if nothing
+    /// at all comes back.
     fn reply_locally(&mut self, input: &[u8], out: &mut Output, reply: Reply, close: bool) {
         if close {
             self.send_marker(input, out, Action::ReplyThenClose(reply));
+            self.send_marker(input, out, Action::Close);
             out.push(input, QUIT);
             self.client.flow = Flow::Closing;
+            self.client.closing_started = true;
         } else {
             self.send_marker(input, out, Action::Reply(reply));
         }

@@ -27,9 +27,10 @@
 //! replies; see [`marker`]).
 //!
 //! Closing after a reply (protocol errors, `QUIT` before authentication,
-//! too many failed attempts, `POST`/`Host:`) sends the marker and then
-//! `QUIT`; once the local reply is handed to the client, the step asks for
-//! the connection to be closed ([`Close::AfterWrite`]).
+//! too many failed attempts, `POST`/`Host:`) sends the marker, a second
+//! marker and `QUIT`; once the local reply is handed to the client, the
+//! step asks for the connection to be closed ([`Close::AfterWrite`]), and
+//! [`Close::Deadline`] bounds the wait if the server never answers.
 //!
 //! Call order: [`Session::on_client_data`] and [`Session::on_server_data`] in
 //! any interleaving, each with one chunk as the host delivered it; carry
@@ -97,7 +98,14 @@ pub enum Close {
     /// Now: the two directions can no longer be kept in step, or there is
     /// nothing left to deliver.
     Now,
+    /// The connection is closing after a reply: a later step closes it
+    /// once the reply is written (`AfterWrite`). Close it anyway after
+    /// [`CLOSING_DEADLINE`] if none does (the server never answered).
+    Deadline,
 }
+
+/// How long a connection may wait for the reply it is to close after.
+pub const CLOSING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Holding the client's stream while a `SYNC`/`PSYNC` waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,6 +27,10 @@ pub enum Action {
     Reply(Reply),
     /// Send this local reply, then close the connection.
     ReplyThenClose(Reply),
+    /// Sent right behind a `ReplyThenClose`: if this one is answered and
+    /// that one was not (`CLIENT REPLY SKIP` took its reply), close anyway,
+    /// before the server's reply to the `QUIT` that follows can pass.
+    Close,
     /// Sent after a forwarded `RESET` (and the proxy's `AUTH`, if `reauth`):
     /// the server has reset the connection, and the reply kept just before
     /// this one answers that `AUTH`.
@@ -40,7 +44,7 @@ impl Action {
     fn reply_len(&self) -> usize {
         match self {
             Self::Reply(reply) | Self::ReplyThenClose(reply) => reply.bytes().len(),
-            Self::ResetDone { .. } | Self::Barrier => 0,
+            Self::ResetDone { .. } | Self::Barrier | Self::Close => 0,
         }
     }
 }

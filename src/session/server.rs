@@ -74,8 +74,9 @@ pub(super) struct Subscriptions {
     channels: i64,
     /// Shard channels, from the last s(un)subscribe confirmation.
     shard_channels: i64,
-    /// Confirmations arrive as arrays (RESP2) rather than pushes (RESP3).
-    resp2: bool,
+    /// The connection speaks RESP2 (confirmations arrive as arrays rather
+    /// than pushes), as the last confirmation or `HELLO` showed.
+    pub(super) resp2: bool,
 }
 
 impl Subscriptions {
@@ -285,6 +286,10 @@ impl State {
             Action::Reply(reply) => self.deliver(&reply, input, out),
             Action::ReplyThenClose(reply) => {
                 self.deliver(&reply, input, out);
+                self.server.flow = Flow::Closing;
+                self.server.finished = true;
+            }
+            Action::Close => {
                 self.server.flow = Flow::Closing;
                 self.server.finished = true;
             }

@@ -30,7 +30,7 @@ struct Rig {
     server: ModelRedis,
     to_client: Vec<u8>,
     to_server: Vec<u8>,
-    /// The last close the session asked for.
+    /// The first close the session asked for (after which the host closes).
     close: Close,
     paused: bool,
 }
@@ -63,7 +63,7 @@ impl Rig {
     }
 
     fn note_close(&mut self, close: Close) {
-        if close != Close::No {
+        if self.close == Close::No && matches!(close, Close::AfterWrite | Close::Now) {
             self.close = close;
         }
     }
@@ -74,12 +74,10 @@ impl Rig {
         let before = self.to_client.len();
         for piece in bytes.chunks(chunk.max(1)) {
             let step = self.session.on_client_data(piece);
-            self.close = match step.close {
-                Close::No => self.close,
-                close => close,
-            };
+            let close = step.close;
             let mut upstream = Vec::new();
-            match step.pause {
+            let pause = step.pause;
+            match pause {
                 // Held by the host; the session releases it with its own bytes.
                 Pause::Keep => {}
                 Pause::Start => {
@@ -88,6 +86,7 @@ impl Rig {
                 }
                 Pause::No => apply(step.verdict, piece, &mut upstream),
             }
+            self.note_close(close);
             self.upstream(upstream, chunk);
         }
         self.to_client[before..].to_vec()
@@ -625,4 +624,48 @@ fn a_server_that_closes_ends_the_connection() {
     // Nothing more goes to the server.
     let step = rig.session.on_client_data(b"GET foo\r\n");
     assert_eq!(step.verdict, Verdict::Replace(b""));
+}
+
+#[test]
+fn a_skipped_error_before_closing_lets_nothing_of_ours_through() {
+    // CLIENT REPLY SKIP takes the protocol error's reply, as in Redis; the
+    // server's answer to the filter's QUIT must not take its place.
+    let (got, rig) = exchange(
+        standard(),
+        b"AUTH client-pw\r\nCLIENT REPLY SKIP\r\n*1\r\n$x\r\n",
+    );
+    assert_eq!(text(&got), "+OK\r\n");
+    assert!(rig.server.closed);
+    assert_eq!(rig.close, Close::AfterWrite);
+}
+
+#[test]
+fn the_first_step_of_closing_sets_a_deadline() {
+    let mut session = Session::new(standard(), KEY);
+    assert_eq!(session.on_client_data(b"QUIT\r\n").close, Close::Deadline);
+}
+
+#[test]
+fn a_protocol_switch_while_subscribed_is_followed() {
+    // RESP3 subscribers may run AUTH; after HELLO 2 they are RESP2
+    // subscribers, which may not.
+    let mut rig = Rig::new(standard());
+    rig.send(b"HELLO 3 AUTH default client-pw\r\nSUBSCRIBE ch\r\n", 100);
+    assert_eq!(text(&rig.send(b"AUTH client-pw\r\n", 100)), "+OK\r\n");
+    let got = rig.send(b"HELLO 2\r\nAUTH client-pw\r\n", 100);
+    assert!(
+        text(&got).ends_with(
+            "-ERR Can't execute 'auth': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
+        ),
+        "{}",
+        text(&got)
+    );
+}
+
+#[test]
+fn multi_refused_while_subscribed_is_no_transaction() {
+    let mut rig = Rig::new(standard());
+    rig.send(b"AUTH client-pw\r\nSUBSCRIBE ch\r\n", 100);
+    rig.send(b"MULTI\r\nUNSUBSCRIBE ch\r\n", 100);
+    assert_eq!(text(&rig.send(b"AUTH client-pw\r\n", 100)), "+OK\r\n");
 }

@@ -318,7 +318,7 @@ impl Rig {
             Pause::Start => self.host_held = Some(Vec::new()),
             Pause::Keep => return violation("Pause::Keep while the stream was not held"),
         }
-        if step.close != Close::No {
+        if matches!(step.close, Close::AfterWrite | Close::Now) {
             self.ended = true;
         }
         if self
@@ -345,7 +345,7 @@ impl Rig {
         let step = self.session.on_server_data(&chunk);
         let to_client = verdict_bytes(step.verdict, &chunk);
         let released = step.release.map(<[u8]>::to_vec);
-        if step.close != Close::No {
+        if matches!(step.close, Close::AfterWrite | Close::Now) {
             self.ended = true;
         }
         self.to_client.extend(to_client);
