@@ -557,6 +557,34 @@ def test_client_pause(make_pair, connect, mode):
     monitor.assert_clean()
 
 
+def test_client_pause_all_auth_first(make_pair, connect):
+    # AUTH, PING, SET on a logged-in connection while the server is paused
+    # for all commands: Redis holds the AUTH too (the pause check comes
+    # after the authentication check, and AUTH needs none).
+    server, proxied = make_pair(name="pause-auth-first")
+    admin = connect(server, auth=C("AUTH", P))
+    survivors = login_both(connect, server, proxied)
+    payload = C("AUTH", P) + C("PING") + C("SET", "k", "v")
+    got, expected = paused(admin, "ALL", [(c, payload) for c in survivors], 3)
+    assert expected == [(OK, True), (PONG, True), (OK, True)]
+    assert [frame for frame, _ in got] == [OK, PONG, OK], "the replies are out of order"
+    assert got == expected, "the filter answered the AUTH while Redis held it"
+
+
+def test_client_pause_all_before_auth(make_pair, connect):
+    # A fresh connection during PAUSE ALL: Redis refuses commands before
+    # authentication at once (NOAUTH comes before the pause check) and
+    # holds AUTH.
+    server, proxied = make_pair(name="pause-before-auth")
+    admin = connect(server, auth=C("AUTH", P))
+    payload = C("GET", "k") + C("AUTH", "wrong") + C("PING")
+    fresh = [connect(proxied), connect(server)]
+    got, expected = paused(admin, "ALL", [(c, payload) for c in fresh], 3)
+    assert expected == [(NOAUTH, False), (WRONGPASS, True), (NOAUTH, True)]
+    assert [frame for frame, _ in got] == [NOAUTH, WRONGPASS, NOAUTH], "the replies are out of order"
+    assert got == expected, "through the filter, the delays differ from Redis's"
+
+
 # ---------------------------------------------------------------- MULTI
 
 
