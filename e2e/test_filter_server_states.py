@@ -755,6 +755,48 @@ def interleaved(server, proxied, connect, *, resp3: bool) -> None:
         assert sub.read(1).endswith(b":0\r\n")
 
 
+# Ways a connection gets into (or out of) subscribed mode that the filter
+# does not follow: Redis's answer to AUTH differs from the filter's.
+SUBSCRIPTION_TRACKING = {
+    # HELLO 2 on a subscribed RESP3 connection: RESP2 rules apply from then on.
+    "resp3 subscriber switches to resp2": [
+        (C("HELLO", "3", "AUTH", "default", P) + C("SUBSCRIBE", "ch"), 2),
+        (C("HELLO", "2"), 1),
+        (C("AUTH", P) + C("PING"), 2),
+    ],
+    # MULTI refused in subscribed mode: the filter still counts it as a
+    # transaction, until EXEC or DISCARD.
+    "multi refused while subscribed": [
+        (C("AUTH", P) + C("SUBSCRIBE", "ch"), 2),
+        (C("MULTI"), 1),
+        (C("AUTH", P), 1),
+        (C("UNSUBSCRIBE", "ch"), 1),
+        (C("AUTH", P) + C("PING"), 2),
+    ],
+    # SUBSCRIBE inside MULTI: the confirmation comes nested in EXEC's reply.
+    "subscribe inside multi": [
+        (C("AUTH", P) + C("MULTI") + C("SUBSCRIBE", "ch") + C("EXEC"), 4),
+        (C("AUTH", P), 1),
+    ],
+    # A reply of the confirmation's shape that is not one.
+    "script reply shaped like a confirmation": [
+        (C("AUTH", P) + C("EVAL", "return {'subscribe', 'x', 1}", "0"), 2),
+        (C("AUTH", P), 1),
+    ],
+    # A confirmation longer than the filter keeps (KEEP_MAX, 1024 bytes).
+    "channel name over 1 KiB": [
+        (C("AUTH", P) + C("SUBSCRIBE", "c" * 2000), 2),
+        (C("AUTH", P), 1),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", SUBSCRIPTION_TRACKING, ids=list(SUBSCRIPTION_TRACKING))
+def test_subscribed_mode_as_redis_sees_it(make_pair, connect, case):
+    server, proxied = make_pair(name="subtrack")
+    same_transcript(server, proxied, lambda _pub: SUBSCRIPTION_TRACKING[case], connect)
+
+
 # ---------------------------------------------------------------- CLIENT REPLY
 
 CLIENT_REPLY = {
