@@ -866,6 +866,25 @@ def test_client_reply(make_pair, connect):
     monitor.assert_clean()
 
 
+def test_client_reply_skip_then_protocol_error(make_pair):
+    # Redis skips the protocol error's reply and closes: the client gets
+    # nothing after its AUTH's +OK.
+    server, proxied = make_pair(name="reply-skip-error")
+    same_as_redis(server, proxied, C("AUTH", P) + C("CLIENT", "REPLY", "SKIP") + PROTOCOL_ERROR)
+
+
+def test_client_reply_skip_then_last_failed_auth(make_pair):
+    # max_auth_failures has no Redis counterpart: the README says the last
+    # failed AUTH gets its error and the connection is closed. Under CLIENT
+    # REPLY SKIP that error is skipped, as Redis skips any reply: nothing
+    # may arrive after the first +OK.
+    config = {**FILTER_CONFIG, "downstream": {**FILTER_CONFIG["downstream"], "max_auth_failures": 1}}
+    _, proxied = make_pair(config=config, name="reply-skip-limit")
+    data, closed = talk(proxied, C("AUTH", P) + C("CLIENT", "REPLY", "SKIP") + C("AUTH", "wrong"), closes=True)
+    assert closed
+    assert data == OK
+
+
 # ---------------------------------------------------------------- MONITOR
 
 MONITORED_SESSION = (
@@ -1007,3 +1026,18 @@ def test_renamed_ping_and_quit(make_pair, connect):
         same_as_redis(server, proxied, payload)
     after_state(server, proxied, survivors, ping=unknown_command("PING"))
     monitor.assert_clean()
+
+
+def test_renamed_ping_and_quit_before_auth(make_pair):
+    # Before authentication the filter answers from Redis's own command
+    # table; this server has no PING and no QUIT.
+    server, proxied = make_pair(extra_conf=RENAMED, name="renamed-before-auth")
+    expected = same_as_redis(server, proxied, C("PING") + C("QUIT") + C("ECHO", "x"))
+    assert expected == unknown_command("PING") + unknown_command("QUIT") + NOAUTH
+
+
+@pytest.mark.parametrize("reply_mode", ["OFF", "SKIP"])
+def test_renamed_quit_protocol_error_without_reply(make_pair, reply_mode):
+    # Redis suppresses the protocol error's reply and closes the connection.
+    server, proxied = make_pair(extra_conf=RENAMED, name=f"renamed-reply-{reply_mode.lower()}")
+    same_as_redis(server, proxied, C("AUTH", P) + C("CLIENT", "REPLY", reply_mode) + PROTOCOL_ERROR)
