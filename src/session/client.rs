@@ -258,21 +258,6 @@ impl State {
         }
     }
 
-    /// A `HELLO` goes to the server: unless Redis will refuse it (on a
-    /// subscribed RESP2 connection), the commands behind it run in its
-    /// protocol.
-    fn hello_sent(&mut self, version: Option<&[u8]>) {
-        let subscriptions = &mut self.server.subscriptions;
-        if subscriptions.restricts_commands() {
-            return;
-        }
-        match version {
-            Some(b"2") => subscriptions.resp2 = true,
-            Some(b"3") => subscriptions.resp2 = false,
-            _ => {}
-        }
-    }
-
     /// `RESET` makes the client the default user, authenticated only if
     /// that user needs no password.
     fn reset_identity(&mut self) {
@@ -300,7 +285,6 @@ impl State {
             let parts: Vec<&[u8]> = (0..args.argc()).filter_map(|i| args.get(i)).collect();
             crate::resp::write_command(&mut command, &parts);
             out.push(input, &command);
-            self.hello_sent(args.whole(1));
             return;
         }
         let spec_name = if is_auth { "auth" } else { "hello" };

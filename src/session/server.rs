@@ -338,15 +338,24 @@ impl State {
         ));
     }
 
-    /// Follows (un)subscribe confirmations: `[kind, channel, count]`.
+    /// Follows (un)subscribe confirmations, `[kind, channel, count]`, and
+    /// `HELLO`'s reply (a map in RESP3, an array in RESP2, starting with
+    /// `server`), which tells the protocol.
     fn track_subscriptions(&mut self, frame: &[u8]) {
         let mut reader = FrameReader::new(frame);
-        if reader.aggregate(b"*>") != Some(3) {
+        let Some(len) = reader.aggregate(b"*>%") else {
             return;
-        }
+        };
         let Some(Some(kind)) = reader.bulk() else {
             return;
         };
+        if kind == b"server" && self.server.frame.kind != b'>' {
+            self.server.subscriptions.resp2 = self.server.frame.kind == b'*';
+            return;
+        }
+        if len != 3 || self.server.frame.kind == b'%' {
+            return;
+        }
         let shard = match kind {
             b"subscribe" | b"psubscribe" | b"unsubscribe" | b"punsubscribe" => false,
             b"ssubscribe" | b"sunsubscribe" => true,

@@ -259,8 +259,14 @@ impl ModelRedis {
                     }
                     self.authenticated = true;
                 }
-                self.resp3 = arg(1) == b"3";
-                out.extend_from_slice(if self.resp3 { b"%1\r\n" } else { b"*2\r\n" });
+                match arg(1) {
+                    b"3" => self.resp3 = true,
+                    b"2" => self.resp3 = false,
+                    _ => {}
+                }
+                out.extend_from_slice(if self.resp3 { b"%2\r\n" } else { b"*4\r\n" });
+                write_bulk(out, b"server");
+                write_bulk(out, b"redis");
                 write_bulk(out, b"proto");
                 out.extend_from_slice(if self.resp3 { b":3\r\n" } else { b":2\r\n" });
             }
