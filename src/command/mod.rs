@@ -429,8 +429,10 @@ impl CommandError {
     }
 }
 
-/// The part of `s` a C string function sees: everything before the first NUL.
-fn c_str(s: &[u8]) -> &[u8] {
+/// The part of `s` a C string function sees: everything before the first
+/// NUL. Redis compares some arguments this way (`strcasecmp`), so the
+/// filter must too: `AUTH\0x` is `AUTH` to `HELLO`.
+pub fn c_str(s: &[u8]) -> &[u8] {
     match s.iter().position(|&b| b == 0) {
         Some(nul) => s.get(..nul).unwrap_or(s),
         None => s,

@@ -109,9 +109,9 @@ impl Metrics {
             SessionEvent::AuthFailed => self.auth_failure,
             SessionEvent::Unauthenticated => self.noauth,
             SessionEvent::TooManyAuthFailures(_) => self.auth_failure_limit,
-            SessionEvent::ProtocolError(_) | SessionEvent::CrossProtocolAttack => {
-                self.client_protocol_error
-            }
+            SessionEvent::ProtocolError(_)
+            | SessionEvent::CrossProtocolAttack
+            | SessionEvent::UnauthenticatedOutputLimit => self.client_protocol_error,
             SessionEvent::UpstreamAuthRejected(_) => self.upstream_auth_failure,
             SessionEvent::ServerProtocolError(_) | SessionEvent::TooManyPending => {
                 self.server_protocol_error

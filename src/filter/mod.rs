@@ -337,6 +337,11 @@ fn report(event: &SessionEvent, metrics: &Metrics) {
         SessionEvent::CrossProtocolAttack => {
             warn!("envoy-redis-auth: client sent POST or Host: (cross-protocol attack); closing");
         }
+        SessionEvent::UnauthenticatedOutputLimit => {
+            info!(
+                "envoy-redis-auth: replies to an unauthenticated client outgrew Redis's limit; closing"
+            );
+        }
         SessionEvent::UpstreamAuthRejected(reason) => {
             error!(
                 "envoy-redis-auth: the Redis server rejected the proxy's AUTH ({reason}); check upstream.username/upstream.password"

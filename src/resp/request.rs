@@ -27,6 +27,13 @@ use super::parse_redis_int;
 /// Redis's `PROTO_INLINE_MAX_SIZE`: the longest inline request or length
 /// line it waits for.
 pub const INLINE_MAX: usize = 64 * 1024;
+/// Redis's `PROTO_IOBUF_LEN`: it reads a client's bytes at most this many at
+/// a time when they are there, and checks [`INLINE_MAX`] after each read. A
+/// line whose end lies `INLINE_MAX + REDIS_READ_LEN` or more from its start
+/// is refused however the bytes arrive (the filter's chunks can be far
+/// larger than Redis's reads); between the two, where Redis's reads fall
+/// decides, and the filter's chunks stand in for them.
+pub const REDIS_READ_LEN: usize = 16 * 1024;
 /// Redis refuses more arguments than this before authentication.
 pub const UNAUTHENTICATED_MAX_ARGS: i64 = 10;
 /// Redis refuses bulk arguments longer than this before authentication.
@@ -624,7 +631,13 @@ impl RequestParser {
         }
         self.sink(input, range, out);
         *pos += take;
-        if complete {
+        if self
+            .terminator_at
+            .is_some_and(|at| at >= INLINE_MAX + REDIS_READ_LEN)
+        {
+            // Redis would have read past INLINE_MAX without the line end.
+            LineScan::TooBig
+        } else if complete {
             LineScan::Complete
         } else if self.terminator_at.is_none() && self.line.len() > INLINE_MAX {
             LineScan::TooBig
@@ -1140,6 +1153,30 @@ mod tests {
             transcript,
             ["error -ERR Protocol error: too big bulk count string\r\n"]
         );
+    }
+
+    #[test]
+    fn a_line_too_long_for_redis_s_reads_fails_even_when_it_ends_in_the_chunk() {
+        // Redis reads 16 KiB at a time and checks the limit after each read:
+        // past INLINE_MAX + 16 KiB it never sees the end in time.
+        let too_long = |prefix: &[u8], error: &str| {
+            let mut line = prefix.to_vec();
+            line.resize(prefix.len() + INLINE_MAX + REDIS_READ_LEN, b'1');
+            line.extend_from_slice(b"\r\n");
+            let (transcript, _) = drive(&[&line], true, forward_all);
+            assert_eq!(
+                transcript,
+                [format!("error -ERR Protocol error: {error}\r\n")]
+            );
+        };
+        too_long(b"x", "too big inline request");
+        too_long(b"*", "too big mbulk count string");
+        too_long(b"*1\r\n$", "too big bulk count string");
+        // Within that, the chunk's end stands in for Redis's reads.
+        let mut line = vec![b'x'; INLINE_MAX + REDIS_READ_LEN - 2];
+        line.extend_from_slice(b"\r\n");
+        let (transcript, _) = drive(&[&line], true, forward_all);
+        assert_eq!(transcript.len(), 2, "{transcript:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! the user directory, and dropped.
 
 use super::replies;
+use crate::command::c_str;
 use crate::resp::request::Args;
 use crate::resp::{parse_redis_int, write_command};
 use crate::users::{UserDirectory, UserId};
@@ -81,7 +82,7 @@ pub fn hello(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Out
     while j < argc {
         let more = argc - 1 - j;
         let option = args.get(j).unwrap_or_default();
-        if option.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+        if is_option(option, b"AUTH") && more >= 2 {
             // Redis authenticates right here, before looking at the
             // remaining options.
             if !authenticate(users, args.whole(j + 1), args.whole(j + 2), identity) {
@@ -89,7 +90,7 @@ pub fn hello(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Out
             }
             authenticated = true;
             j += 3;
-        } else if option.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+        } else if is_option(option, b"SETNAME") && more >= 1 {
             match args.whole(j + 1) {
                 Some(name) if is_valid_client_name(name) => names.push(name),
                 _ => return Outcome::Reply(replies::BAD_CLIENT_NAME),
@@ -123,7 +124,13 @@ pub fn hello(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Out
 /// reach the server), or an argument was too long to keep.
 pub fn hello_needs_filter(args: &Args) -> bool {
     (1..args.argc())
-        .any(|i| !args.is_whole(i) || args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(b"AUTH")))
+        .any(|i| !args.is_whole(i) || args.get(i).is_some_and(|a| is_option(a, b"AUTH")))
+}
+
+/// Whether `arg` names the `HELLO` option `name`: Redis compares options
+/// with `strcasecmp`, so up to a NUL byte (`AUTH\0x` is `AUTH`).
+fn is_option(arg: &[u8], name: &[u8]) -> bool {
+    c_str(arg).eq_ignore_ascii_case(name)
 }
 
 /// Redis's `clientSetName` charset: printable ASCII without spaces; the

@@ -8,7 +8,7 @@
 use crate::command::{self, CommandError};
 use crate::config::Config;
 use crate::resp::output::Output;
-use crate::resp::request::{Args, Disposition, Event, Head};
+use crate::resp::request::{Args, Disposition, Event, Head, REDIS_READ_LEN};
 
 use super::auth::{self, Identity, Outcome};
 use super::pending::{Action, Reply};
@@ -35,7 +35,17 @@ pub(super) struct ClientSide {
     /// Set by the chunk that starts closing after a reply (for the step's
     /// deadline).
     closing_started: bool,
+    /// Local replies made before authentication in the current "read"
+    /// (a [`REDIS_READ_LEN`] window of the chunk), in bytes.
+    read_reply_bytes: usize,
+    read_window: usize,
 }
+
+/// Redis's limit on the replies it buffers for a client that has not
+/// authenticated: once a read's replies outgrow the client's static reply
+/// buffer (`PROTO_REPLY_CHUNK_BYTES`), it closes the connection without
+/// writing them (Debian's fix for CVE-2025-21605 in 7.0.15).
+const UNAUTHENTICATED_REPLY_MAX: usize = 16 * 1024;
 
 /// What to do when a forwarded command has been handed on completely.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,11 +73,23 @@ impl ClientSide {
             hold_from: None,
             held: None,
             closing_started: false,
+            read_reply_bytes: 0,
+            read_window: 0,
         }
     }
 
     pub(super) fn held_bytes(&self) -> usize {
         self.held.as_ref().map_or(0, Vec::capacity)
+    }
+
+    /// The chunk's bytes up to `pos` have been read: a new Redis-sized read
+    /// starts every [`REDIS_READ_LEN`] bytes.
+    fn in_read_window(&mut self, pos: usize) {
+        let window = pos / REDIS_READ_LEN;
+        if window != self.read_window {
+            self.read_window = window;
+            self.read_reply_bytes = 0;
+        }
     }
 }
 
@@ -102,9 +124,12 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
         }
     }
     state.client.chunk_first_marker = state.pending.next_id();
+    state.client.read_reply_bytes = 0;
+    state.client.read_window = 0;
     parser.begin_chunk();
     let mut pos = 0;
     loop {
+        state.client.in_read_window(pos);
         let authenticated = state.client.identity.authenticated;
         match parser.next(input, &mut pos, out, authenticated) {
             Event::NeedMore => break,
@@ -320,11 +345,8 @@ impl State {
         let spec = match command::resolve(&argv) {
             Ok(spec) => spec,
             Err(CommandError::SecurityAttack) => {
-                // Redis closes at once, dropping the replies it has not
-                // written yet: those to this read's earlier commands.
                 self.events.push(SessionEvent::CrossProtocolAttack);
-                self.pending.silence_from(self.client.chunk_first_marker);
-                self.reply_locally(input, out, Reply::Static(b""), true);
+                self.close_dropping_this_read(input, out);
                 return;
             }
             Err(error) => {
@@ -406,6 +428,14 @@ impl State {
         }
     }
 
+    /// Closes as Redis does when it frees a client at once: the replies it
+    /// has not written yet, those to this read's earlier commands, are
+    /// dropped.
+    fn close_dropping_this_read(&mut self, input: &[u8], out: &mut Output) {
+        self.pending.silence_from(self.client.chunk_first_marker);
+        self.reply_locally(input, out, Reply::Static(b""), true);
+    }
+
     fn reply_static(&mut self, input: &[u8], out: &mut Output, reply: &'static [u8]) {
         self.reply_locally(input, out, Reply::Static(reply), false);
     }
@@ -418,6 +448,15 @@ impl State {
     /// are off, and the adapter's deadline closes the connection if nothing
     /// at all comes back.
     fn reply_locally(&mut self, input: &[u8], out: &mut Output, reply: Reply, close: bool) {
+        if !self.client.identity.authenticated && !close {
+            let client = &mut self.client;
+            client.read_reply_bytes = client.read_reply_bytes.saturating_add(reply.bytes().len());
+            if client.read_reply_bytes > UNAUTHENTICATED_REPLY_MAX {
+                self.events.push(SessionEvent::UnauthenticatedOutputLimit);
+                self.close_dropping_this_read(input, out);
+                return;
+            }
+        }
         if close {
             self.send_marker(input, out, Action::ReplyThenClose(reply));
             self.send_marker(input, out, Action::Close);

@@ -130,6 +130,9 @@ pub enum SessionEvent {
     ProtocolError(ProtocolError),
     /// `POST` or `Host:` as a command: Redis closes without a reply.
     CrossProtocolAttack,
+    /// A client that has not authenticated sent commands whose replies
+    /// outgrew Redis's limit for one read: closed without them.
+    UnauthenticatedOutputLimit,
     /// The server refused the proxy's credentials; the server's error line.
     UpstreamAuthRejected(String),
     /// The server sent something that is not RESP.

@@ -673,3 +673,38 @@ fn multi_refused_while_subscribed_is_no_transaction() {
     rig.send(b"MULTI\r\nUNSUBSCRIBE ch\r\n", 100);
     assert_eq!(text(&rig.send(b"AUTH client-pw\r\n", 100)), "+OK\r\n");
 }
+
+#[test]
+fn hello_options_are_compared_as_redis_compares_them() {
+    // strcasecmp stops at a NUL: `AUTH\0x` is AUTH, and its password must
+    // stay here.
+    let (got, rig) = exchange(
+        standard(),
+        b"*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$6\r\nAUTH\x00x\r\n$5\r\nalice\r\n$7\r\nalicepw\r\n\
+          *4\r\n$5\r\nHELLO\r\n$1\r\n2\r\n$9\r\nSETNAME\x00x\r\n$3\r\napp\r\n*1\r\n$4\r\nPING\r\n",
+    );
+    assert!(!text(&rig.to_server).contains("alicepw"));
+    assert_eq!(rig.commands()[1], "HELLO 3");
+    // A HELLO without AUTH is the server's to judge, as sent.
+    assert_eq!(rig.commands()[2], "HELLO 2 SETNAME\0x app");
+    assert!(text(&got).ends_with("+PONG\r\n"), "{}", text(&got));
+    let (_, rig) = exchange(
+        standard(),
+        b"*7\r\n$5\r\nHELLO\r\n$1\r\n2\r\n$4\r\nAUTH\r\n$5\r\nalice\r\n$7\r\nalicepw\r\n\
+          $8\r\nSETNAME\x00\r\n$3\r\napp\r\n",
+    );
+    assert_eq!(rig.commands().last().unwrap(), "HELLO 2 SETNAME app");
+}
+
+#[test]
+fn replies_that_outgrow_redis_s_unauthenticated_limit_close() {
+    // Redis frees a client that has not authenticated once one read's
+    // replies pass 16 KiB, without writing them.
+    let fits = b"PING\r\n".repeat(481);
+    let (got, _) = exchange(standard(), &fits);
+    assert_eq!(got.len(), 481 * 34);
+    let mut rig = Rig::new(standard());
+    let got = rig.send(&b"PING\r\n".repeat(482), 10_000);
+    assert_eq!(text(&got), "");
+    assert_eq!(rig.close, Close::AfterWrite);
+}
