@@ -310,6 +310,12 @@ CORPUS: list[Case] = [
         C("HELLO", "2", *["SETNAME", "n" * 60000] * 20, "AUTH", "alice", ALICE_PASSWORD) + PING,
         logs_in=True,
     ),
+    # Marker-looking commands: the filter's markers are unknown commands
+    # `era:<id>:<mac>`; a client's own must get Redis's answer, unswapped.
+    Case("forged markers", C("era:0:" + "0" * 24) + C("era:1:" + "ab" * 12) + C("ERA:2:" + "ff" * 12, "x") + PING),
+    Case("empty command names", C("") + C("", "x") + b'""\r\n' + PING),
+    Case("100000 empty commands", b"*0\r\n" * 100000 + PING),
+    Case("200000 blank lines", b"\r\n" * 200000 + PING),
     # ---------------------------------------------------------- pipelines mixing valid and invalid frames
     Case("valid then invalid count", PING + C("ECHO", "x") + b"*x\r\n" + PING),
     Case(

@@ -565,11 +565,14 @@ def test_limit_at_a_read_boundary(rig, name, plan, variant):
 
 # ------------------------------------------------------------------ Redis's output limit before AUTH
 
-# Redis 7.0 closes an unauthenticated client as soon as the replies it holds
-# outgrow its 16 KiB reply buffer by 1 KiB (CLIENT_CLOSE_ASAP: nothing more
-# is written). 600 NOAUTH replies to one read are 20 KiB; 20 are not.
+# Redis 7.0 closes an unauthenticated client, without writing anything more,
+# as soon as the replies to what it read no longer fit its 16 KiB reply
+# buffer (the unauthenticated client's output limit): 481 NOAUTH replies
+# (16,354 bytes) to one read are sent, 482 (16,388) close the connection.
+# Spread over many reads, all are answered.
 FLOOD = [
-    ("600 commands in one write", [(0.0, b"PING\r\n" * 600)]),
+    ("481 commands in one write", [(0.0, b"PING\r\n" * 481)]),
+    ("482 commands in one write", [(0.0, b"PING\r\n" * 482)]),
     ("600 commands, 20 per write", [(0.0 if i == 0 else 0.02, b"PING\r\n" * 20) for i in range(30)]),
 ]
 
