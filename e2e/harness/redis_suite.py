@@ -27,6 +27,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from .paths import REPO_ROOT, tool
 from .procs import HarnessError, Proc, free_port
@@ -143,12 +144,14 @@ def run_unit(
     name: str | None = None,
     test_timeout: int = 60,
     timeout: float = 300,
+    skip: Iterable[str] = (),
 ) -> UnitRun:
     """Run one unit of the suite (e.g. "unit/pubsub") against `endpoint`
     (anything with .host/.port, or a (host, port) tuple). The output is kept
     in out_dir/<name>.log (default name: redis-suite-<unit>). `test_timeout`:
     the suite gives up after that many seconds in which no test started or
-    ended; `timeout`: the whole unit's limit, after which it is killed."""
+    ended; `timeout`: the whole unit's limit, after which it is killed;
+    `skip`: names of tests not to run (the suite's --skiptest)."""
     host, port = endpoint if isinstance(endpoint, tuple) else (endpoint.host, endpoint.port)
     name = name or "redis-suite-" + unit.replace("/", "_")
     # The suite's own test server listens on the first free port of the 32
@@ -161,6 +164,8 @@ def run_unit(
         "--single", unit, "--durable", "--timeout", str(test_timeout),
         "--baseport", str(baseport),
     ]  # fmt: skip
+    for test in skip:
+        argv += ["--skiptest", test]
     proc = Proc(name, argv, out_dir / f"{name}.log", cwd=source_dir())
     started = time.monotonic()
     proc.start()
