@@ -49,7 +49,7 @@ import pytest
 from harness import resp
 from harness.raw import RawResult, chunk
 from harness.resp import command as C
-from hostile_corpus import ALICE, ALICE_PASSWORD, CLIENT_PASSWORD, CORPUS, Case
+from hostile_corpus import ALICE, ALICE_PASSWORD, CLIENT_PASSWORD, CORPUS, PING, Case
 
 FILTER_CONFIG = {
     "downstream": {"password": CLIENT_PASSWORD, "users": [ALICE], "max_auth_failures": 0},
@@ -648,6 +648,39 @@ def test_documented_difference_hello_setname_over_64_kib(rig):
         b"+OK\r\n-ERR Client names cannot contain spaces, newlines or special characters.\r\n$-1\r\n"
     )
     assert not got.closed
+
+
+LONG_HELLOS = {
+    # (payload after the client's AUTH, the filter's reply to the HELLO)
+    "1200 arguments before AUTH": (
+        C("HELLO", "2", *["SETNAME", "n"] * 600, "AUTH", "alice", ALICE_PASSWORD),
+        b"-ERR Syntax error in HELLO option ''\r\n",
+    ),
+    "the password is argument 1025": (
+        C("HELLO", "2", *["SETNAME", "n"] * 510, "AUTH", "alice", ALICE_PASSWORD),
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    ),
+    "1.2 MB of arguments before AUTH": (
+        C("HELLO", "2", *["SETNAME", "n" * 60000] * 20, "AUTH", "alice", ALICE_PASSWORD),
+        b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", LONG_HELLOS)
+def test_documented_difference_hello_past_what_is_kept(rig, name):
+    # README, "Differences from Redis": arguments past the 1,024th, or past
+    # 1 MiB in all, of a HELLO ... AUTH are not kept. Redis sends HELLO's
+    # reply; the filter refuses the HELLO, and the client stays logged in.
+    hello, refusal = LONG_HELLOS[name]
+    payload = AUTH + hello + PING
+    expected = talk(rig.reference, [(0.0, payload)])
+    assert resp.parse_all(expected.data)[-1] == resp.Simple("PONG")
+    got = talk(rig.envoy, [(0.0, payload)], expect=expected)
+    conns = rig.take_relay_connections()
+    assert got.data == b"+OK\r\n" + refusal + b"+PONG\r\n"
+    assert not got.closed
+    assert upstream_problems(rig, conns, payload, before_auth=False) == []
 
 
 # ------------------------------------------------------------------ the checks themselves
