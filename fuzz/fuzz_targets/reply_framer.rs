@@ -104,6 +104,7 @@ fn frame(chunks: &[&[u8]]) -> Framing {
                 }
                 Err(error) => {
                     assert!(pos <= chunk.len());
+                    assert!(!error.to_string().is_empty());
                     framing.error = Some((error, base + pos));
                     // The framer stays failed, with or without more input.
                     let mut again = pos;

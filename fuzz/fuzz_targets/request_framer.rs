@@ -7,7 +7,9 @@
 //! Input: `[policy] [n] [cut_1 .. cut_n] payload`
 //! - `policy & 3`: 0 forward every command, 1 collect every command, 2 decide
 //!   by a hash of the command's head (seeded by `policy >> 2`), 3 decide by
-//!   the command's position (bit `k % 6` of `policy >> 2`);
+//!   the command's position (bit `k % 6` of `policy >> 2`; if bit 5 is set,
+//!   every third `Decide` is left unanswered, which the parser must treat as
+//!   forwarding);
 //! - the cuts are chunk lengths (0 is an empty chunk); what is left of the
 //!   payload after them is the last chunk.
 #![no_main]
@@ -61,6 +63,13 @@ impl<'a> Case<'a> {
         }
         chunks.push(rest);
         chunks
+    }
+
+    /// Whether the caller "forgets" to answer the `ordinal`-th `Decide` (a
+    /// caller bug the parser must survive by forwarding): in policy 3, when
+    /// bit 5 of the seed is set, every third command.
+    fn skips(&self, ordinal: usize) -> bool {
+        self.policy & 3 == 3 && (self.policy >> 2) & 0x20 != 0 && ordinal % 3 == 2
     }
 
     /// The decision for the `ordinal`-th command offered, whose head is `head`.
@@ -173,6 +182,21 @@ fn check(case: &Case, authenticated: bool) {
     }
 }
 
+/// The reply for a protocol error is one RESP error line, whatever byte it
+/// quotes: it must not break the client's framing.
+fn check_error_reply(error: ProtocolError) {
+    let mut reply = Vec::new();
+    error.reply(&mut reply);
+    assert!(reply.starts_with(b"-ERR Protocol error: "), "{reply:?}");
+    assert!(reply.ends_with(b"\r\n"), "{reply:?}");
+    let body = &reply[..reply.len() - 2];
+    assert!(
+        !body.contains(&b'\r') && !body.contains(&b'\n'),
+        "{reply:?}"
+    );
+    assert!(!error.as_str().is_empty());
+}
+
 /// Feeds `chunks` through a new parser, like the host would.
 fn drive(case: &Case, chunks: &[&[u8]], authenticated: bool) -> Run {
     let mut parser = RequestParser::new();
@@ -203,7 +227,12 @@ fn drive(case: &Case, chunks: &[&[u8]], authenticated: bool) -> Run {
                 }
                 Event::Empty => run.events.push(Record::Empty),
                 Event::Decide(head) => {
-                    let disposition = case.decide(&head, ordinal);
+                    let skipped = case.skips(ordinal);
+                    let disposition = if skipped {
+                        Disposition::Forward
+                    } else {
+                        case.decide(&head, ordinal)
+                    };
                     ordinal += 1;
                     if let Some(name) = head.name {
                         assert!(name.len() <= NAME_MAX, "a name longer than NAME_MAX");
@@ -214,7 +243,9 @@ fn drive(case: &Case, chunks: &[&[u8]], authenticated: bool) -> Run {
                         inline: head.inline,
                         disposition,
                     });
-                    parser.decide(chunk, &mut out, disposition);
+                    if !skipped {
+                        parser.decide(chunk, &mut out, disposition);
+                    }
                 }
                 Event::Command(args) => {
                     let argc = args.argc();
@@ -230,6 +261,7 @@ fn drive(case: &Case, chunks: &[&[u8]], authenticated: bool) -> Run {
                 }
                 Event::Forwarded => run.events.push(Record::Forwarded),
                 Event::Error(error) => {
+                    check_error_reply(error);
                     run.events.push(Record::Error(error));
                     // The parser stays failed.
                     let mut again = pos;

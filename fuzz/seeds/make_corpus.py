@@ -105,6 +105,15 @@ REQUESTS: dict[str, bytes] = {
     "blocking-and-pubsub": AUTH + C("BLPOP", "q", "0") + C("PSUBSCRIBE", "news.*") + C("PUNSUBSCRIBE"),
     "sync": AUTH + C("SYNC") + b"garbage\r\n",
     "client-reply-off": AUTH + C("CLIENT", "REPLY", "OFF") + C("PING") + C("CLIENT", "REPLY", "ON"),
+    # Past the 64 KiB line limit (fuzzing itself stays below it): a NUL keeps
+    # the line from ending, so these are refused however they are split.
+    "nul-stalls-inline-too-big": b"PING\x00\n" + b"a" * 65537,
+    "nul-stalls-count-too-big": b"*1\x00\r\n" + b"a" * 65537,
+    "nul-stalls-bulk-line-too-big": b"*1\r\n$1\x00\r\n" + b"a" * 65537,
+    # More arguments than are retained (1024), and one longer than is
+    # retained (64 KiB): `is_whole` turns false.
+    "many-args": b"*1100\r\n" + b"$0\r\n\r\n" * 1100,
+    "collect-capped-arg": C("AUTH", "p" * 65546),
 }
 
 # ------------------------------------------------------------ reply_framer
