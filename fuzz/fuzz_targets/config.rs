@@ -83,7 +83,19 @@ fn check(json: &[u8], env: &Env, clean: bool) {
                 }
             }
             let config = &parsed.config;
-            let _ = (config.users().len(), config.max_auth_failures());
+            let users = config.users();
+            let _ = (users.len(), config.max_auth_failures());
+            let _ = (
+                users.default_user_is_nopass(),
+                users.authenticated_on_connect(),
+            );
+            for name in ["default", "fuzzuser", "alice"] {
+                for password in [MARKER.as_bytes(), b"", b"alicepw"] {
+                    if let Err(failure) = users.authenticate(name.as_bytes(), password) {
+                        taint::assert_not_shown("an AuthFailure", &failure.to_string());
+                    }
+                }
+            }
             if let Some(upstream) = &config.upstream {
                 let mut out = b"x".to_vec();
                 upstream.append_auth_command(&mut out);

@@ -204,6 +204,14 @@ CONFIGS: dict[str, str] = {
     "hashed-upper": '{"downstream": {"users": ["user app on #6C904C5190E8B45C2F0AF062EEFDB2F5B41CE3809B0E6B5BC50AAFDD60B290D8 ~* &* +@all"]}}',
     "deep-nesting": "[" * 200 + "]" * 200,
     "escapes": '{"downstream": {"password": "\\u00a7\\ud83d\\ude00\\n"}}',
+    "user-default-line": json.dumps({"downstream": {"users": ["user default on >$M ~* &* +@all",
+                                                              "user alice on nopass ~* &* +@all"]}}),
+    # The size limits (longer than -max_len: exercised by the replay).
+    "password-too-long": json.dumps({"downstream": {"password": "p" * 4097}}),
+    "inline-too-long": json.dumps({"upstream": {"password": {"inline": "p" * 4097}}}),
+    "base64-too-long": json.dumps({"upstream": {"password": {"base64": "cHBw" * 1366}}}),
+    "username-too-long": json.dumps({"upstream": {"password": "p", "username": "u" * 4097}}),
+    "too-many-users": json.dumps({"downstream": {"users": [""] * 1001}}),
 }
 
 # ------------------------------------------------------------ acl_line
@@ -239,6 +247,10 @@ ACL_LINES: dict[str, str] = {
     "sanitize": "user a on nopass ~* &* +@all sanitize-payload skip-sanitize-payload clearselectors",
     "key-permissions": "user a on nopass %RW~* %R~a %W~b %~c &* +@all",
     "too-many-passwords": "user a on " + " ".join(f">p{i}" for i in range(101)) + " ~* &* +@all",
+    # The size limits (longer than -max_len: exercised by the replay).
+    "password-too-long": "user a on >" + "p" * 4097 + " ~* &* +@all",
+    "removed-password-too-long": "user a on <" + "q" * 4097 + " ~* &* +@all",
+    "username-too-long": "user " + "u" * 4097 + " on nopass ~* &* +@all",
 }
 
 
