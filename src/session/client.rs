@@ -12,7 +12,9 @@ use crate::resp::request::{Args, Disposition, Event, Head, REDIS_READ_LEN};
 
 use super::auth::{self, Identity, Outcome};
 use super::pending::{Action, Reply};
-use super::{Close, Flow, Pause, QUIT, Session, SessionEvent, State, Step, replies, settled};
+use super::{
+    Close, Flow, Pause, QUIT, Replication, Session, SessionEvent, State, Step, replies, settled,
+};
 
 /// What the session knows of the client's side of the connection.
 pub(super) struct ClientSide {
@@ -27,11 +29,9 @@ pub(super) struct ClientSide {
     /// attack drops the local replies from there on, as Redis drops the
     /// replies to a read it has not written yet when it closes.
     chunk_first_marker: u64,
-    /// During a chunk: where in its output a held `SYNC`/`PSYNC` begins.
-    hold_from: Option<usize>,
-    /// What the client sent from a held `SYNC`/`PSYNC` on, until the
-    /// server's replies to everything before it are back.
-    pub(super) held: Option<Vec<u8>>,
+    /// During a chunk: where in its output a held `SYNC`/`PSYNC` begins
+    /// and ends.
+    hold: Option<(usize, usize)>,
     /// Set by the chunk that starts closing after a reply (for the step's
     /// deadline).
     closing_started: bool,
@@ -70,16 +70,11 @@ impl ClientSide {
             in_multi: false,
             after_forward: AfterForward::Nothing,
             chunk_first_marker: 0,
-            hold_from: None,
-            held: None,
+            hold: None,
             closing_started: false,
             read_reply_bytes: 0,
             read_window: 0,
         }
-    }
-
-    pub(super) fn held_bytes(&self) -> usize {
-        self.held.as_ref().map_or(0, Vec::capacity)
     }
 
     /// The chunk's bytes up to `pos` have been read: a new Redis-sized read
@@ -102,9 +97,13 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
         ..
     } = session;
     out.begin();
-    if state.client.held.is_some() {
-        let mut step = settled(Flow::Raw, out, input);
+    if state.replication.is_waiting() {
+        // Nothing passes until the server has taken the SYNC.
+        let mut step = Step::new(out.finish(input));
         step.pause = Pause::Keep;
+        if !state.replication.keep(input) {
+            step.close = Close::Now;
+        }
         return step;
     }
     if state.server.finished {
@@ -165,14 +164,14 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
         }
     }
     parser.end_chunk(input);
-    let held = state
-        .client
-        .hold_from
-        .take()
-        .map(|at| out.split_off(input, at));
+    let held = state.client.hold.take().map(|(from, to)| {
+        let mut command = out.split_off(input, from);
+        let after = command.split_off(to.saturating_sub(from));
+        (command, after)
+    });
     let mut step = Step::new(out.finish(input));
-    if let Some(held) = held {
-        state.client.held = Some(held);
+    if let Some((command, after)) = held {
+        state.replication = Replication::Held { command, after };
         step.pause = Pause::Start;
     }
     if std::mem::take(&mut state.client.closing_started) {
@@ -236,24 +235,14 @@ impl State {
             Special::Exec => AfterForward::LeaveMulti,
             Special::Discard if exact(1) => AfterForward::LeaveMulti,
             Special::Replication => {
-                if self.proxy_replies_due() {
-                    // Redis refuses SYNC while replies are pending, and ours
-                    // (the AUTH in front of this very command, markers) would
-                    // be: send it once a marker behind them comes back.
-                    self.send_marker(input, out, Action::Barrier);
-                    self.client.hold_from = Some(out.len());
-                }
+                // Held behind a marker (see Replication).
+                self.send_marker(input, out, Action::Barrier);
+                self.client.hold = Some((out.len(), out.len()));
                 AfterForward::Replication
             }
             _ => AfterForward::Nothing,
         };
         Disposition::Forward
-    }
-
-    /// Whether replies the proxy asked for (its `AUTH`, markers) are still
-    /// to come.
-    fn proxy_replies_due(&self) -> bool {
-        self.server.expect_auth_reply || self.server.reauth_pending > 0 || !self.pending.is_empty()
     }
 
     fn after_forwarded(&mut self, input: &[u8], out: &mut Output) {
@@ -277,8 +266,12 @@ impl State {
                 self.send_marker(input, out, Action::ResetDone { reauth });
             }
             AfterForward::Replication => {
+                // What follows is not parsed: it is held (the rest of this
+                // chunk, raw, after the command) until the server answers.
                 self.client.flow = Flow::Raw;
-                self.server.raw_pending = true;
+                if let Some((_, end)) = &mut self.client.hold {
+                    *end = out.len();
+                }
             }
         }
     }

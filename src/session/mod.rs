@@ -17,10 +17,8 @@
 //!   `HELLO ... AUTH` go to the server like any command.
 //! - `RESET` is sent on, followed by the proxy's `AUTH` again, since it logs
 //!   the server connection out too.
-//! - `SYNC`/`PSYNC` turn the connection into a raw replication stream. If
-//!   replies the proxy asked for are still due, the command is held (with
-//!   everything after it) until they are back, since Redis refuses to start
-//!   replication with replies pending.
+//! - `SYNC`/`PSYNC` turn the connection into a raw replication stream (see
+//!   [`Replication`]).
 //!
 //! Server → client ([`server`]): replies pass through, except the replies to
 //! the proxy's `AUTH` (swallowed) and to markers (swapped for local
@@ -114,7 +112,8 @@ pub enum Pause {
     /// Send this step's bytes now, then stop the client's stream: the
     /// session holds the rest until a server step releases it.
     Start,
-    /// Still held: leave the client's bytes with the host, unread.
+    /// Still held: the session took this chunk (the verdict is empty);
+    /// keep the stream stopped.
     Keep,
 }
 
@@ -151,6 +150,55 @@ enum Flow {
     Raw,
 }
 
+/// A `SYNC`/`PSYNC` turning the connection into a raw replication stream.
+///
+/// Redis refuses it while replies are pending (the proxy's `AUTH` in front of
+/// it, markers), and may refuse it outright; until the server has said yes,
+/// nothing the client sent after it may pass unparsed. So the command is
+/// held behind a marker, with everything after it; once the marker's reply
+/// is back, the command alone is sent; its reply decides: replication
+/// (raw both ways, the rest released) or a refusal (delivered, then the
+/// connection is closed).
+#[derive(Debug, Default)]
+enum Replication {
+    #[default]
+    No,
+    /// Waiting for the marker's reply: the command's bytes, then what
+    /// followed.
+    Held { command: Vec<u8>, after: Vec<u8> },
+    /// The command went; waiting for its reply.
+    Sent { after: Vec<u8> },
+    /// The server is replicating: raw both ways.
+    Started,
+}
+
+impl Replication {
+    /// Client bytes kept while the server has not answered, at most.
+    const MAX_HELD: usize = 1024 * 1024;
+
+    fn held_bytes(&self) -> usize {
+        match self {
+            Self::Held { command, after } => command.capacity() + after.capacity(),
+            Self::Sent { after } => after.capacity(),
+            Self::No | Self::Started => 0,
+        }
+    }
+
+    /// Keeps what the client sends while waiting; false past the bound.
+    fn keep(&mut self, bytes: &[u8]) -> bool {
+        let after = match self {
+            Self::Held { after, .. } | Self::Sent { after } => after,
+            Self::No | Self::Started => return true,
+        };
+        after.extend_from_slice(bytes);
+        after.len() <= Self::MAX_HELD
+    }
+
+    fn is_waiting(&self) -> bool {
+        matches!(self, Self::Held { .. } | Self::Sent { .. })
+    }
+}
+
 /// One client connection.
 pub struct Session {
     parser: RequestParser,
@@ -165,6 +213,7 @@ pub struct Session {
 struct State {
     config: Rc<Config>,
     pending: Pending,
+    replication: Replication,
     events: Vec<SessionEvent>,
     client: client::ClientSide,
     server: server::ServerSide,
@@ -180,6 +229,7 @@ impl Session {
             server_out: Output::default(),
             state: State {
                 pending: Pending::new(MarkerKey::new(key)),
+                replication: Replication::No,
                 events: Vec::new(),
                 client: client::ClientSide::new(&config),
                 server: server::ServerSide::default(),
@@ -207,7 +257,7 @@ impl Session {
             + self.client_out.capacity()
             + self.server_out.capacity()
             + self.state.pending.held_bytes()
-            + self.state.client.held_bytes()
+            + self.state.replication.held_bytes()
             + self.state.server.held_bytes()
     }
 

@@ -151,10 +151,6 @@ impl Pending {
         Some(entry)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
     /// Whether the bounds are exceeded.
     pub fn overflowing(&self) -> bool {
         self.queue.len() > MAX_PENDING_MARKERS || self.reply_bytes > MAX_PENDING_REPLY_BYTES
@@ -210,7 +206,6 @@ mod tests {
         assert!(pending.answer(&first).is_none(), "gone once skipped");
         assert!(pending.answer(&second).is_none(), "accepted once");
         assert_eq!(reply_text(&pending.answer(&third).unwrap().action), b"c");
-        assert!(pending.is_empty());
         assert_eq!(pending.held_bytes(), 0);
     }
 

@@ -10,15 +10,14 @@ use crate::resp::output::Output;
 use crate::resp::reply::FrameReader;
 
 use super::pending::{Action, Answered, Reply};
-use super::{Close, Flow, KEEP_MAX, Session, SessionEvent, State, Step, replies, settled};
+use super::{
+    Close, Flow, KEEP_MAX, Replication, Session, SessionEvent, State, Step, replies, settled,
+};
 
 /// What the session knows of the server's side of the connection.
 #[derive(Default)]
 pub(super) struct ServerSide {
     pub(super) flow: Flow,
-    /// The client went raw (`SYNC`/`PSYNC`); this side follows once the
-    /// proxy's own replies are in.
-    pub(super) raw_pending: bool,
     pub(super) expect_auth_reply: bool,
     /// Forwarded `RESET`s whose re-`AUTH` reply is still to come.
     pub(super) reauth_pending: u32,
@@ -113,11 +112,14 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
     let mut pos = 0;
     while pos < input.len() {
         if framer.at_frame_start() {
-            if state.server.raw_pending
-                && state.pending.is_empty()
-                && state.server.upstream_failure.is_none()
-            {
-                state.server.flow = Flow::Raw;
+            if let Replication::Sent { .. } = state.replication {
+                // SYNC answers with the RDB payload (`$<len>`, no CRLF after
+                // it) or newlines while it prepares one: not RESP.
+                if matches!(input.get(pos), Some(b'$' | b'\n')) {
+                    state.replication_started();
+                }
+            }
+            if state.server.flow == Flow::Raw {
                 out.pass(input, pos..input.len());
                 break;
             }
@@ -143,6 +145,11 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
             if state.server.finished {
                 close = Close::AfterWrite;
             }
+            break;
+        }
+        if state.server.flow == Flow::Raw {
+            // PSYNC's +FULLRESYNC / +CONTINUE line was the last RESP.
+            out.pass(input, pos..input.len());
             break;
         }
     }
@@ -194,6 +201,14 @@ impl State {
 
     fn end_frame(&mut self, input: &[u8], end: usize, out: &mut Output) {
         if !self.server.frame.keeping {
+            if let Replication::Sent { .. } = self.replication {
+                // A long refusal of the SYNC, streamed: the end (see
+                // route_frame).
+                self.replication = Replication::No;
+                self.server.flow = Flow::Closing;
+                self.server.finished = true;
+                return;
+            }
             if self.server.expect_auth_reply {
                 self.upstream_rejected(b"unexpected reply to AUTH");
             } else if let Some(failure) = &self.server.upstream_failure {
@@ -238,6 +253,25 @@ impl State {
             self.on_marker_reply(answered, input, out);
             return;
         }
+        if let Replication::Sent { .. } = self.replication {
+            if frame.starts_with(b"+FULLRESYNC ") || frame.starts_with(b"+CONTINUE") {
+                // PSYNC's yes: this line, then the replication stream.
+                match &in_input {
+                    Some(range) => out.pass(input, range.clone()),
+                    None => out.push(input, frame),
+                }
+                self.replication_started();
+                return;
+            }
+            // Anything else refuses it (an error; +QUEUED from a server
+            // that would queue it): what the client sent after it was never
+            // parsed, so it must not go on. Deliver the answer, close.
+            self.replication = Replication::No;
+            self.deliver(&Reply::Owned(frame.into()), input, out);
+            self.server.flow = Flow::Closing;
+            self.server.finished = true;
+            return;
+        }
         self.track_subscriptions(frame);
         let pass = |out: &mut Output| match &in_input {
             Some(range) => out.pass(input, range.clone()),
@@ -262,6 +296,17 @@ impl State {
             Some(failure) => out.push(input, failure),
             None => pass(out),
         }
+    }
+
+    /// The server took the SYNC/PSYNC: raw both ways from here, and what
+    /// the client sent after it goes on.
+    fn replication_started(&mut self) {
+        if let Replication::Sent { after } =
+            std::mem::replace(&mut self.replication, Replication::Started)
+        {
+            self.server.release = Some(after);
+        }
+        self.server.flow = Flow::Raw;
     }
 
     fn release_stash(&mut self, input: &[u8], out: &mut Output) {
@@ -305,9 +350,13 @@ impl State {
                 }
             }
             Action::Barrier => {
-                // Everything before the held SYNC is answered: send it. The
-                // server's side turns raw at the next reply (see on_data).
-                self.server.release = self.client.held.take();
+                // Everything before the held SYNC is answered: send it, and
+                // wait for its reply (see on_data).
+                if let Replication::Held { command, after } = std::mem::take(&mut self.replication)
+                {
+                    self.server.release = Some(command);
+                    self.replication = Replication::Sent { after };
+                }
             }
         }
     }

@@ -514,12 +514,30 @@ fn sync_waits_for_the_proxys_own_replies() {
 }
 
 #[test]
-fn sync_with_nothing_pending_goes_straight_through() {
+fn sync_is_held_until_the_server_has_taken_it() {
+    // Nothing sent after SYNC passes unparsed before the server says yes.
     let mut rig = Rig::new(standard());
     rig.send(b"AUTH client-pw\r\n", 100);
-    let got = rig.send(b"SYNC\r\n", 100);
+    let got = rig.send(b"SYNC\r\nAUTH client-pw\r\n", 100);
     assert_eq!(text(&got), "+FULLRESYNC 0 0\r\n$3\r\nrdb");
     assert!(!rig.paused);
+    // The model stopped parsing at SYNC; what followed went to it raw.
+    assert!(text(&rig.to_server).ends_with("SYNC\r\nAUTH client-pw\r\n"));
+}
+
+#[test]
+fn a_refused_sync_ends_the_connection_and_lets_nothing_after_it_through() {
+    let mut rig = Rig::new(standard());
+    rig.send(b"AUTH client-pw\r\nSUBSCRIBE ch\r\n", 100);
+    // Redis refuses SYNC on a subscribed RESP2 connection; the AUTH behind it
+    // was never parsed and must not reach the server.
+    let got = rig.send(b"SYNC\r\nAUTH alice alicepw\r\n", 100);
+    assert_eq!(
+        text(&got),
+        "-ERR Can't execute 'sync': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
+    );
+    assert_eq!(rig.close, Close::AfterWrite);
+    assert!(!text(&rig.to_server).contains("alicepw"));
 }
 
 #[test]

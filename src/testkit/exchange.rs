@@ -231,8 +231,8 @@ struct Rig {
     server: ModelRedis,
     /// Written by the client, not yet read by the host.
     from_client: Vec<u8>,
-    /// While the session holds the client's stream: what the host keeps.
-    host_held: Option<Vec<u8>>,
+    /// The session has held the client's stream (the host paused it).
+    paused: bool,
     /// Written by the server, not yet read by the host.
     from_server: Vec<u8>,
     server_gone: bool,
@@ -252,7 +252,7 @@ impl Rig {
             session: Session::new(config, KEY),
             server: ModelRedis::tagged(SERVER_PASSWORD),
             from_client: Vec::new(),
-            host_held: None,
+            paused: false,
             from_server: Vec::new(),
             server_gone: false,
             to_client: Vec::new(),
@@ -301,22 +301,16 @@ impl Rig {
             .drain(..size.min(self.from_client.len()))
             .collect();
         self.max_chunk = self.max_chunk.max(chunk.len());
-        if let Some(held) = &mut self.host_held {
-            // Envoy keeps the bytes and offers all of them each time.
-            held.extend_from_slice(&chunk);
-            let held = held.clone();
-            let step = self.session.on_client_data(&held);
-            if step.pause != Pause::Keep || step.verdict != Verdict::Unchanged {
-                return violation("a held client stream was not kept as it is");
-            }
-            return self.check_held();
-        }
         let step = self.session.on_client_data(&chunk);
         let upstream = verdict_bytes(step.verdict, &chunk);
         match step.pause {
             Pause::No => {}
-            Pause::Start => self.host_held = Some(Vec::new()),
-            Pause::Keep => return violation("Pause::Keep while the stream was not held"),
+            Pause::Start => self.paused = true,
+            // The session took the chunk: nothing may pass.
+            Pause::Keep if !self.paused || !upstream.is_empty() => {
+                return violation("a held client stream let bytes through");
+            }
+            Pause::Keep => {}
         }
         if matches!(step.close, Close::AfterWrite | Close::Now) {
             self.ended = true;
@@ -349,11 +343,10 @@ impl Rig {
             self.ended = true;
         }
         self.to_client.extend(to_client);
-        if let Some(mut released) = released {
-            let Some(held) = self.host_held.take() else {
+        if let Some(released) = released {
+            if !self.paused {
                 return violation("bytes released while nothing was held");
-            };
-            released.extend(held);
+            }
             self.upstream(&released)?;
         }
         self.session.trim();

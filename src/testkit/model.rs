@@ -31,6 +31,9 @@ enum ReplyMode {
     #[default]
     On,
     Off,
+    /// Set by `CLIENT REPLY SKIP`: the next command's reply is skipped.
+    SkipNext,
+    /// This command's reply is skipped.
     Skip,
 }
 
@@ -156,24 +159,24 @@ impl ModelRedis {
             argv: argv.clone(),
             from_proxy,
         });
+        // As Redis's call(): a SKIP set by the previous command applies to
+        // this one; CLIENT REPLY ON clears OFF before it replies.
+        let suppressed = self.reply != ReplyMode::On;
+        if self.reply == ReplyMode::Skip {
+            self.reply = ReplyMode::On;
+        }
         let mut reply = Vec::new();
         let tags_before = self.tags_sent.len();
         self.execute(&argv, &mut reply);
-        match self.reply {
-            ReplyMode::On => out.extend_from_slice(&reply),
-            ReplyMode::Off => self.tags_sent.truncate(tags_before),
-            ReplyMode::Skip => {
-                self.tags_sent.truncate(tags_before);
-                self.reply = ReplyMode::On;
-            }
+        let turned_on =
+            self.reply == ReplyMode::On && client_reply_mode(&argv) == Some(ReplyMode::On);
+        if suppressed && !turned_on {
+            self.tags_sent.truncate(tags_before);
+        } else {
+            out.extend_from_slice(&reply);
         }
-        // CLIENT REPLY ON answers even when replies were off; OFF and SKIP
-        // are not answered.
-        if let Some(mode) = client_reply_mode(&argv) {
-            if mode == ReplyMode::On {
-                out.extend_from_slice(OK);
-            }
-            self.reply = mode;
+        if self.reply == ReplyMode::SkipNext {
+            self.reply = ReplyMode::Skip;
         }
     }
 
@@ -228,6 +231,12 @@ impl ModelRedis {
             out.extend_from_slice(b"-ERR Can't execute '");
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n");
+            return;
+        }
+        if self.in_multi && matches!(name.as_str(), "sync" | "psync") {
+            // Commands flagged no-multi.
+            out.extend_from_slice(b"-ERR Command not allowed inside a transaction\r\n");
+            self.multi_failed = true;
             return;
         }
         if self.in_multi
@@ -340,6 +349,13 @@ impl ModelRedis {
                 let queued = std::mem::take(&mut self.queued);
                 write_array_header(out, queued.len());
                 for command in queued {
+                    if client_reply_mode(&command).is_some() {
+                        // Redis would switch replies mid-EXEC and cut its
+                        // reply short, which no client can parse; the model
+                        // keeps its output well-formed.
+                        out.extend_from_slice(OK);
+                        continue;
+                    }
                     self.execute(&command, out);
                 }
             }
@@ -348,11 +364,16 @@ impl ModelRedis {
                 self.queued.clear();
                 out.extend_from_slice(OK);
             }
-            "client" => {
-                if client_reply_mode(argv).is_none() {
-                    self.write_value(b"client", out);
+            "client" => match client_reply_mode(argv) {
+                Some(ReplyMode::On) => {
+                    self.reply = ReplyMode::On;
+                    out.extend_from_slice(OK);
                 }
-            }
+                Some(ReplyMode::Off) => self.reply = ReplyMode::Off,
+                Some(_) if self.reply != ReplyMode::Off => self.reply = ReplyMode::SkipNext,
+                Some(_) => {}
+                None => self.write_value(b"client", out),
+            },
             _ => {
                 // SYNC/PSYNC: a bulk "RDB" and then a raw stream.
                 self.replicating = true;
@@ -425,7 +446,7 @@ fn client_reply_mode(argv: &[Vec<u8>]) -> Option<ReplyMode> {
     } else if mode.eq_ignore_ascii_case(b"off") {
         Some(ReplyMode::Off)
     } else if mode.eq_ignore_ascii_case(b"skip") {
-        Some(ReplyMode::Skip)
+        Some(ReplyMode::SkipNext)
     } else {
         None
     }
