@@ -10,18 +10,14 @@ ones."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 
-from harness import Envoy, UpstreamTls, raw_exchange, redis_py, yamlout
-from harness.envoy import wasm_filter
+from harness import Envoy, UpstreamTls, raw_exchange, redis_py
+from harness.ecds import EcdsEnvoy
 from harness.resp import command as C
 
-WASM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm"
-FILTER_NAME = "extensions.istio.io/wasmplugin/redis.redis-auth"
 SERVER_PASSWORD = "TlsServerPass"
 
 
@@ -30,58 +26,6 @@ def plugin(client_password: str) -> dict:
         "downstream": {"password": client_password, "max_auth_failures": 0},
         "upstream": {"password": {"env": "REDIS_PASSWORD"}},
     }
-
-
-class EcdsEnvoy(Envoy):
-    """Envoy whose wasm filter comes from a discovery file, as Istio's does
-    from ADS."""
-
-    def __init__(self, *args, ecds_path: Path, **kw):
-        super().__init__(*args, **kw)
-        self.ecds_path = ecds_path
-
-    def render(self) -> dict:
-        bootstrap = super().render()
-        # Dynamic configuration needs a node identity; this is the shape of
-        # an Istio sidecar's.
-        bootstrap["node"] = {
-            "id": "sidecar~127.0.0.1~redis-client-0.redis~redis.svc.cluster.local",
-            "cluster": "redis-client.redis",
-        }
-        listener = bootstrap["static_resources"]["listeners"][0]
-        filters = listener["filter_chains"][0]["filters"]
-        filters.insert(
-            0,
-            {
-                "name": FILTER_NAME,
-                "config_discovery": {
-                    "config_source": {
-                        "path_config_source": {"path": str(self.ecds_path)},
-                        "resource_api_version": "V3",
-                    },
-                    "type_urls": [WASM_TYPE],
-                },
-            },
-        )
-        return bootstrap
-
-    def publish(self, version: int, config: dict, wasm_path) -> None:
-        """Writes a discovery response and moves it into place atomically,
-        which is how Envoy's file watch expects updates."""
-        entry = wasm_filter(wasm_path, config, host_env_keys=["REDIS_PASSWORD"])
-        response = {
-            "version_info": str(version),
-            "resources": [
-                {
-                    "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
-                    "name": FILTER_NAME,
-                    "typed_config": entry["typed_config"],
-                }
-            ],
-        }
-        staging = self.ecds_path.with_suffix(".tmp")
-        staging.write_text(yamlout.dump(response))
-        os.replace(staging, self.ecds_path)
 
 
 def reloads(envoy: Envoy) -> int:

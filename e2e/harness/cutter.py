@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .procs import wait_until
+from .relay import close_sockets
 
 
 @dataclass
@@ -181,25 +182,9 @@ class CuttingHop:
 
     def close(self) -> None:
         self._closed = True
-        try:
-            self._lsock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            self._lsock.close()
-        except OSError:
-            pass
         with self._lock:
             socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
+        close_sockets([self._lsock, *socks])
 
     stop = close
 

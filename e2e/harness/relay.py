@@ -20,6 +20,20 @@ from dataclasses import dataclass, field
 from .procs import HarnessError, wait_until
 
 
+def close_sockets(socks) -> None:
+    """Shuts down and closes each socket (the listener first: that wakes a
+    blocked accept()), ignoring the ones already gone."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
 @dataclass
 class RelayConn:
     """One proxied connection (client side = whoever connected to the relay,
@@ -184,25 +198,9 @@ class RecordingRelay:
 
     def close(self) -> None:
         self._closed = True
-        try:
-            self._lsock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        except OSError:
-            pass
-        try:
-            self._lsock.close()
-        except OSError:
-            pass
         with self._lock:
             socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
+        close_sockets([self._lsock, *socks])
 
     stop = close
 
