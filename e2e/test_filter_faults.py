@@ -33,9 +33,9 @@ Other behaviour, asserted below:
 - SIGKILL: a client with replies in flight gets its connection reset or
   closed within milliseconds; bytes already on the way (part of a bulk)
   arrive first; a client still sending gets a send error. When the server's
-  side ends with FIN, Envoy's `tcp_proxy` half-closes towards the client
-  (EOF) and keeps the connection until the client closes it, as without the
-  filter. While the server is down, new connections are closed at once;
+  side ends with FIN, the filter closes the client's connection once the
+  last bytes are out (without the filter, `tcp_proxy` would only half-close
+  it and keep it until the client closes). While the server is down, new connections are closed at once;
   after a restart on the same port, new connections work.
 - Stalls: local replies ride on markers, so during a stall they wait with
   the server's replies and all arrive, in order, when the server resumes;
