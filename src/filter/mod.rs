@@ -11,9 +11,11 @@
 //!   for later;
 //! - `Pause::Start` lets this step's bytes go now (`resume_downstream`, which
 //!   Envoy runs after the callback) and then pauses the client's stream, so
-//!   Envoy keeps what the client sends next; a server step's `release` is
-//!   put in front of those bytes (`set_buffer` on the paused downstream
-//!   buffer) and the stream resumed.
+//!   that Envoy keeps its downstream buffer for the filter; `Pause::Keep`
+//!   keeps it paused (the session took the chunk); a server step's
+//!   `release` is written into that buffer (`set_buffer` with start and size
+//!   0: in front of what is there, which is nothing) and the stream resumed,
+//!   which sends it to the server.
 //!
 //! Host calls go through `proxy_wasm::hostcalls` with every status handled:
 //! the SDK's convenience wrappers `unwrap`, and a panic would kill the VM for

@@ -70,8 +70,9 @@ pub struct Step<'a> {
     pub close: Close,
     /// Client chunks only: whether to stop the client's stream.
     pub pause: Pause,
-    /// Server chunks only: bytes to send to the server now, ahead of what
-    /// the client sent while paused; then resume the client's stream.
+    /// Server chunks only: bytes to send to the server now, through the
+    /// paused client stream (the session took everything the client sent
+    /// while it held the stream, so nothing else waits there).
     pub release: Option<&'a [u8]>,
 }
 
