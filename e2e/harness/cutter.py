@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .procs import wait_until
-from .relay import close_sockets
+from .relay import TcpHop
 
 
 @dataclass
@@ -35,7 +35,7 @@ class HopConn:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-class CuttingHop:
+class CuttingHop(TcpHop):
     def __init__(
         self,
         upstream_host: str,
@@ -46,35 +46,10 @@ class CuttingHop:
         reset: bool = False,
         name: str = "hop",
     ):
-        self.upstream = (upstream_host, int(upstream_port))
+        super().__init__(upstream_host, upstream_port, name)
         self.after = int(after_server_bytes)
         self.cut_connections = cut_connections
         self.reset = reset
-        self.name = name
-        self.host = "127.0.0.1"
-        self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._lsock.bind((self.host, 0))
-        self._lsock.listen(64)
-        self.port = self._lsock.getsockname()[1]
-        self._lock = threading.Lock()
-        self._conns: list[HopConn] = []
-        self._socks: list[socket.socket] = []
-        self._closed = False
-        self._thread = threading.Thread(target=self._accept_loop, name=f"{name}-accept", daemon=True)
-
-    @property
-    def addr(self) -> tuple[str, int]:
-        return (self.host, self.port)
-
-    @property
-    def connections(self) -> list[HopConn]:
-        with self._lock:
-            return list(self._conns)
-
-    def start(self) -> "CuttingHop":
-        self._thread.start()
-        return self
 
     def wait_cut(self, n: int = 1, timeout: float = 10.0) -> None:
         """Wait until `n` connections have been cut."""
@@ -83,45 +58,14 @@ class CuttingHop:
         )
 
     # ------------------------------------------------------------ plumbing
-    def _accept_loop(self) -> None:
-        next_id = 0
-        while True:
-            try:
-                client, _ = self._lsock.accept()
-            except OSError:
-                return
-            if self._closed:
-                client.close()
-                return
-            conn = HopConn(id=next_id, cut_planned=next_id < self.cut_connections)
-            next_id += 1
-            with self._lock:
-                self._conns.append(conn)
-                self._socks.append(client)
-            threading.Thread(target=self._serve, args=(conn, client), daemon=True, name=f"{self.name}-{conn.id}").start()
+    def _new_conn(self, id: int) -> HopConn:
+        return HopConn(id=id, cut_planned=id < self.cut_connections)
 
-    def _serve(self, conn: HopConn, client: socket.socket) -> None:
-        try:
-            server = socket.create_connection(self.upstream, timeout=5)
-        except OSError:
-            client.close()
-            conn.done.set()
-            return
-        server.settimeout(None)
-        for s in (client, server):
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self._lock:
-            self._socks.append(server)
-        t = threading.Thread(target=self._pump_s2c, args=(conn, server, client), daemon=True)
-        t.start()
-        self._pump_c2s(conn, client, server)
-        t.join()
-        for s in (client, server):
-            try:
-                s.close()
-            except OSError:
-                pass
-        conn.done.set()
+    def _pump(self, conn: HopConn, src: socket.socket, dst: socket.socket, direction: str) -> None:
+        if direction == "c2s":
+            self._pump_c2s(conn, src, dst)
+        else:
+            self._pump_s2c(conn, src, dst)
 
     def _pump_c2s(self, conn: HopConn, src: socket.socket, dst: socket.socket) -> None:
         while True:
@@ -179,14 +123,6 @@ class CuttingHop:
                 client.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-
-    def close(self) -> None:
-        self._closed = True
-        with self._lock:
-            socks = list(self._socks)
-        close_sockets([self._lsock, *socks])
-
-    stop = close
 
     def __repr__(self) -> str:
         return f"<CuttingHop :{self.port} -> {self.upstream[0]}:{self.upstream[1]} after {self.after} server bytes>"

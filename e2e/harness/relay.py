@@ -63,8 +63,14 @@ class RelayConn:
         return self.done.is_set()
 
 
-class RecordingRelay:
-    def __init__(self, upstream_host: str, upstream_port: int, name: str = "relay"):
+class TcpHop:
+    """A loopback listener that connects each client it accepts to
+    `upstream` and pumps bytes both ways, each connection in its own
+    threads. Subclasses say what a connection records (`_new_conn`) and how
+    bytes are pumped (`_pump`); a connection object needs `.id` and `.done`.
+    """
+
+    def __init__(self, upstream_host: str, upstream_port: int, name: str):
         self.upstream = (upstream_host, int(upstream_port))
         self.name = name
         self.host = "127.0.0.1"
@@ -74,30 +80,94 @@ class RecordingRelay:
         self._lsock.listen(128)
         self.port = self._lsock.getsockname()[1]
         self._lock = threading.Lock()
-        self._conns: list[RelayConn] = []
+        self._conns: list = []
         self._socks: list[socket.socket] = []
         self._closed = False
         self._thread = threading.Thread(target=self._accept_loop, name=f"{name}-accept", daemon=True)
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    @property
+    def connections(self) -> list:
+        with self._lock:
+            return list(self._conns)
+
+    def _new_conn(self, id: int):
+        raise NotImplementedError
+
+    def _pump(self, conn, src: socket.socket, dst: socket.socket, direction: str) -> None:
+        """Relays src to dst until one side ends; direction is "c2s" or "s2c"."""
+        raise NotImplementedError
+
+    def _upstream_failed(self, conn, error: OSError) -> None:
+        pass
+
+    def _accept_loop(self) -> None:
+        next_id = 0
+        while True:
+            try:
+                client, _ = self._lsock.accept()
+            except OSError:
+                return
+            if self._closed:
+                client.close()
+                return
+            conn = self._new_conn(next_id)
+            next_id += 1
+            with self._lock:
+                self._conns.append(conn)
+                self._socks.append(client)
+            threading.Thread(target=self._serve, args=(conn, client), daemon=True, name=f"{self.name}-{conn.id}").start()
+
+    def _serve(self, conn, client: socket.socket) -> None:
+        try:
+            server = socket.create_connection(self.upstream, timeout=5)
+        except OSError as e:
+            self._upstream_failed(conn, e)
+            client.close()
+            conn.done.set()
+            return
+        server.settimeout(None)
+        for s in (client, server):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            self._socks.append(server)
+        t = threading.Thread(target=self._pump, args=(conn, server, client, "s2c"), daemon=True)
+        t.start()
+        self._pump(conn, client, server, "c2s")
+        t.join()
+        for s in (client, server):
+            try:
+                s.close()
+            except OSError:
+                pass
+        conn.done.set()
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            socks = list(self._socks)
+        close_sockets([self._lsock, *socks])
+
+    stop = close
+
+
+class RecordingRelay(TcpHop):
+    def __init__(self, upstream_host: str, upstream_port: int, name: str = "relay"):
+        super().__init__(upstream_host, upstream_port, name)
 
     @classmethod
     def to(cls, server, name: str = "relay") -> "RecordingRelay":
         """A started relay in front of anything with .host/.port."""
         return cls(server.host, server.port, name).start()
 
-    @property
-    def addr(self) -> tuple[str, int]:
-        return (self.host, self.port)
-
-    def start(self) -> "RecordingRelay":
-        self._thread.start()
-        return self
-
     # ------------------------------------------------------------ recording
-    @property
-    def connections(self) -> list[RelayConn]:
-        with self._lock:
-            return list(self._conns)
-
     def to_server(self) -> bytes:
         """Everything sent to the server, all connections, in accept order."""
         with self._lock:
@@ -127,46 +197,11 @@ class RecordingRelay:
         return self.to_server()
 
     # ------------------------------------------------------------ plumbing
-    def _accept_loop(self) -> None:
-        next_id = 0
-        while True:
-            try:
-                client, _ = self._lsock.accept()
-            except OSError:
-                return
-            if self._closed:
-                client.close()
-                return
-            conn = RelayConn(id=next_id)
-            next_id += 1
-            with self._lock:
-                self._conns.append(conn)
-                self._socks.append(client)
-            threading.Thread(target=self._serve, args=(conn, client), daemon=True, name=f"{self.name}-{conn.id}").start()
+    def _new_conn(self, id: int) -> RelayConn:
+        return RelayConn(id=id)
 
-    def _serve(self, conn: RelayConn, client: socket.socket) -> None:
-        try:
-            server = socket.create_connection(self.upstream, timeout=5)
-        except OSError as e:
-            conn.upstream_error = str(e)
-            client.close()
-            conn.done.set()
-            return
-        server.settimeout(None)
-        for s in (client, server):
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self._lock:
-            self._socks.append(server)
-        t = threading.Thread(target=self._pump, args=(conn, server, client, "s2c"), daemon=True)
-        t.start()
-        self._pump(conn, client, server, "c2s")
-        t.join()
-        for s in (client, server):
-            try:
-                s.close()
-            except OSError:
-                pass
-        conn.done.set()
+    def _upstream_failed(self, conn: RelayConn, error: OSError) -> None:
+        conn.upstream_error = str(error)
 
     def _pump(self, conn: RelayConn, src: socket.socket, dst: socket.socket, direction: str) -> None:
         buf = conn.to_server_buf if direction == "c2s" else conn.to_client_buf
@@ -195,14 +230,6 @@ class RecordingRelay:
                 except OSError:
                     pass
                 return
-
-    def close(self) -> None:
-        self._closed = True
-        with self._lock:
-            socks = list(self._socks)
-        close_sockets([self._lsock, *socks])
-
-    stop = close
 
     def __repr__(self) -> str:
         return f"<RecordingRelay :{self.port} -> {self.upstream[0]}:{self.upstream[1]}>"
