@@ -13,7 +13,8 @@ use crate::resp::request::{Args, Disposition, Event, Head, REDIS_READ_LEN};
 use super::auth::{self, Identity, Outcome};
 use super::pending::{Action, Reply};
 use super::{
-    Close, Flow, Pause, QUIT, Replication, Session, SessionEvent, State, Step, replies, settled,
+    Close, Flow, Pause, QUIT, Replication, Session, SessionEvent, State, Step, finished, replies,
+    settled,
 };
 
 /// What the session knows of the client's side of the connection.
@@ -107,10 +108,7 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
         return step;
     }
     if state.server.finished {
-        // The last reply is with the client; whatever comes now is unread.
-        let mut step = settled(Flow::Closing, out, input);
-        step.close = Close::Now;
-        return step;
+        return finished(out, input);
     }
     if state.client.flow != Flow::Open {
         return settled(state.client.flow, out, input);

@@ -302,5 +302,15 @@ fn settled<'a>(flow: Flow, out: &'a mut Output, input: &'a [u8]) -> Step<'a> {
     }
 }
 
+/// The step for either direction once the connection's last reply has
+/// gone to the client in an earlier chunk: what comes now (the client's
+/// next bytes, the server's answer to QUIT) is dropped and the connection
+/// closed at once.
+fn finished<'a>(out: &'a mut Output, input: &'a [u8]) -> Step<'a> {
+    let mut step = settled(Flow::Closing, out, input);
+    step.close = Close::Now;
+    step
+}
+
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,8 @@ use crate::resp::reply::FrameReader;
 
 use super::pending::{Action, Answered, Reply};
 use super::{
-    Close, Flow, KEEP_MAX, Replication, Session, SessionEvent, State, Step, replies, settled,
+    Close, Flow, KEEP_MAX, Replication, Session, SessionEvent, State, Step, finished, replies,
+    settled,
 };
 
 /// What the session knows of the server's side of the connection.
@@ -96,11 +97,7 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
     out.begin();
     state.server.release = None;
     if state.server.finished {
-        // The last reply went out with an earlier chunk: what follows is
-        // the server's answer to QUIT, or its close.
-        let mut step = settled(Flow::Closing, out, input);
-        step.close = Close::Now;
-        return step;
+        return finished(out, input);
     }
     if state.server.flow != Flow::Open {
         return settled(state.server.flow, out, input);
