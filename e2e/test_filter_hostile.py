@@ -92,7 +92,10 @@ def plan_for(payload: bytes, chunking: str, *, pause_at: int | None = None) -> P
 
 def talk(endpoint, plan: Plan, *, half_close: bool = False, expect: RawResult | None = None,
          idle: float = REFERENCE_IDLE, timeout: float = 30.0) -> RawResult:  # fmt: skip
-    """Connect, send `plan`, read. Without `expect` (the reference): until
+    """Connect, send `plan`, read. (Not harness.raw_exchange: each piece has
+    its own pause, so that the reads Redis and Envoy make end at the same
+    places, and after the expected replies it waits GRACE for a stray byte
+    or a close.) Without `expect` (the reference): until
     the peer closes or stays silent for `idle`. With `expect`: until
     the peer closes, or, if `expect` was left open, until as many complete
     replies as `expect` has arrived and GRACE passed without a close
