@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod acl;
 pub mod command;
 pub mod config;
 pub mod resp;

@@ -8,6 +8,9 @@ use std::cell::Cell;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::session::SessionEvent;
 
 pub struct Metrics {
@@ -22,6 +25,50 @@ pub struct Metrics {
     active: Option<u32>,
     held_bytes: Option<u32>,
     vm_memory: Option<u32>,
+    denied: Denied,
+    /// Per-user denial counters, defined on a user's first denial. Bounded:
+    /// the names come from the configuration (at most `MAX_USERS` + 1).
+    denied_by_user: RefCell<HashMap<String, Denied>>,
+}
+
+/// The three denial counters of one scope (all users, or one).
+#[derive(Clone, Copy)]
+struct Denied {
+    command: Option<u32>,
+    key: Option<u32>,
+    channel: Option<u32>,
+}
+
+impl Denied {
+    fn define(prefix: &str) -> Self {
+        Self {
+            command: counter(&format!("{prefix}denied_command")),
+            key: counter(&format!("{prefix}denied_key")),
+            channel: counter(&format!("{prefix}denied_channel")),
+        }
+    }
+
+    fn record(&self, reason: &str) {
+        increment(match reason {
+            "command" => self.command,
+            "key" => self.key,
+            _ => self.channel,
+        });
+    }
+}
+
+/// A user name as a stats-name segment: letters, digits, `_` and `-` kept,
+/// anything else (a `.` would split the segment) becomes `_`.
+fn stat_segment(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 thread_local! {
@@ -72,6 +119,8 @@ impl Metrics {
             active: gauge("redis_auth.active_connections"),
             held_bytes: gauge("redis_auth.held_bytes"),
             vm_memory: gauge("redis_auth.vm_memory_bytes"),
+            denied: Denied::define("redis_auth."),
+            denied_by_user: RefCell::new(HashMap::new()),
         }
     }
 
@@ -115,6 +164,15 @@ impl Metrics {
             SessionEvent::UpstreamAuthRejected(_) => self.upstream_auth_failure,
             SessionEvent::ServerProtocolError(_) | SessionEvent::TooManyPending => {
                 self.server_protocol_error
+            }
+            SessionEvent::Denied { user, reason, .. } => {
+                self.denied.record(reason);
+                let mut by_user = self.denied_by_user.borrow_mut();
+                let counters = by_user.entry(user.clone()).or_insert_with(|| {
+                    Denied::define(&format!("redis_auth.user.{}.", stat_segment(user)))
+                });
+                counters.record(reason);
+                return;
             }
         });
     }

@@ -153,6 +153,7 @@ impl RootContext for Root {
             id: context_id,
             session,
             held: 0,
+            denials_logged: 0,
             metrics: self.metrics.clone(),
             closing: self.closing.clone(),
         }))
@@ -185,6 +186,8 @@ struct Connection {
     session: Option<Session>,
     /// The session's held bytes as last reported to the gauge.
     held: usize,
+    /// Denials seen on this connection, for the log's rate limit.
+    denials_logged: u64,
     metrics: Rc<Metrics>,
     closing: Rc<Closing>,
 }
@@ -239,6 +242,13 @@ impl Connection {
             close = false;
         }
         for event in session.drain_events() {
+            if let SessionEvent::Denied { .. } = event {
+                self.denials_logged = self.denials_logged.saturating_add(1);
+                if !log_denial(self.denials_logged) {
+                    self.metrics.record(&event);
+                    continue;
+                }
+            }
             report(&event, &self.metrics);
         }
         session.trim();
@@ -320,6 +330,21 @@ fn close_all() {
     let _ = hostcalls::close_upstream();
 }
 
+/// Whether the `n`th denial of a connection is logged: the first ten,
+/// then every hundredth, so a client looping on a forbidden command cannot
+/// flood the log (the counters see every one).
+fn log_denial(n: u64) -> bool {
+    n <= 10 || n % 100 == 0
+}
+
+/// The client's address, from Envoy's `source.address` property.
+fn client_address() -> String {
+    match hostcalls::get_property(vec!["source", "address"]) {
+        Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => "unknown".to_owned(),
+    }
+}
+
 /// Logs and counts a session event. Events never carry credentials.
 fn report(event: &SessionEvent, metrics: &Metrics) {
     metrics.record(event);
@@ -347,6 +372,16 @@ fn report(event: &SessionEvent, metrics: &Metrics) {
         SessionEvent::UpstreamAuthRejected(reason) => {
             error!(
                 "envoy-redis-auth: the Redis server rejected the proxy's AUTH ({reason}); check upstream.username/upstream.password"
+            );
+        }
+        SessionEvent::Denied {
+            user,
+            command,
+            reason,
+        } => {
+            info!(
+                "envoy-redis-auth: denied ({reason}) user '{user}' command '{command}' from {}",
+                client_address()
             );
         }
         SessionEvent::ServerProtocolError(error) => {

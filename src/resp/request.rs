@@ -118,7 +118,18 @@ pub enum Disposition {
     Forward,
     /// Raw bytes are dropped; arguments are kept for [`Event::Command`].
     Collect,
+    /// Not yet: keep holding the raw bytes and retaining the arguments
+    /// until this many arguments (the name included) are complete, or the
+    /// command ends, or the held bytes would pass [`HOLD_MAX`]; then offer
+    /// the command again.
+    Inspect(usize),
 }
+
+/// The most bytes of one command held while the caller inspects its
+/// arguments ([`Disposition::Inspect`]); an argument that would take the
+/// command past it is offered before its payload, with
+/// [`Head::over_hold`] set.
+pub const HOLD_MAX: usize = 1024 * 1024;
 
 /// The start of a command, offered to the caller for a [`Disposition`].
 #[derive(Clone, Copy, Debug)]
@@ -129,6 +140,13 @@ pub struct Head<'p> {
     pub name: Option<&'p [u8]>,
     /// Whether the command came in the inline format.
     pub inline: bool,
+    /// The arguments read so far (retained as in [`Args`]).
+    pub args: &'p Args,
+    /// How many arguments are complete.
+    pub complete_args: usize,
+    /// The next argument would take the held command past [`HOLD_MAX`]:
+    /// the caller must decide now.
+    pub over_hold: bool,
 }
 
 /// What [`RequestParser::next`] found.
@@ -316,6 +334,10 @@ pub struct RequestParser {
     inline: bool,
     /// The argument that names the command offered by `Decide`, if short.
     name_arg: Option<usize>,
+    /// Offer an undecided command once this many arguments are complete.
+    offer_after: usize,
+    /// The offer is made because the hold limit is reached.
+    over_hold: bool,
 }
 
 impl Default for RequestParser {
@@ -356,6 +378,8 @@ impl RequestParser {
             arg_index: 0,
             inline: false,
             name_arg: None,
+            offer_after: 1,
+            over_hold: false,
         }
     }
 
@@ -427,6 +451,13 @@ impl RequestParser {
                     argc: self.args.argc,
                     name,
                     inline: self.inline,
+                    args: &self.args,
+                    complete_args: if self.inline {
+                        self.args.argc
+                    } else {
+                        self.arg_index
+                    },
+                    over_hold: self.over_hold,
                 })
             }
             Signal::Command => Event::Command(&self.args),
@@ -534,6 +565,21 @@ impl RequestParser {
         let Phase::AwaitDecision { at, resume } = self.phase else {
             return;
         };
+        self.over_hold = false;
+        if let Disposition::Inspect(args) = disposition {
+            if resume != Resume::Complete {
+                // Stay undecided: the bytes stay held, arguments retained.
+                self.offer_after = args.max(self.arg_index + 1);
+                self.phase = match resume {
+                    Resume::BulkLine | Resume::Complete => Phase::BulkLine,
+                    Resume::BulkData(0) => Phase::BulkTrailer { left: 2 },
+                    Resume::BulkData(left) => Phase::BulkData { left },
+                };
+                return;
+            }
+            // Nothing more will come: the caller's bug; forwarding loses
+            // nothing (the session always decides a complete command).
+        }
         match disposition {
             Disposition::Forward => {
                 out.push(input, &self.held);
@@ -543,6 +589,13 @@ impl RequestParser {
                 self.mode = Mode::Forward;
             }
             Disposition::Collect => self.mode = Mode::Collect,
+            Disposition::Inspect(_) => {
+                out.push(input, &self.held);
+                if let Some(from) = self.held_from {
+                    out.pass(input, from..at);
+                }
+                self.mode = Mode::Forward;
+            }
         }
         self.held.clear();
         self.held_from = None;
@@ -562,6 +615,8 @@ impl RequestParser {
         self.reset_line();
         self.args_left = 0;
         self.arg_index = 0;
+        self.offer_after = 1;
+        self.over_hold = false;
         self.inline = !multibulk;
         self.phase = if multibulk {
             Phase::MultibulkLine
@@ -697,6 +752,15 @@ impl RequestParser {
         if self.arg_index == 0 && self.mode == Mode::Undecided && len > NAME_MAX as u64 {
             return Some(self.offer(at, Resume::BulkData(len), None));
         }
+        if self.mode == Mode::Undecided && self.offer_after > 1 {
+            // Inspecting: the bytes held so far, this line included.
+            let in_chunk = self.held_from.map_or(0, |from| at.saturating_sub(from));
+            let held = self.held.len().saturating_add(in_chunk);
+            if (held as u64).saturating_add(len) > HOLD_MAX as u64 {
+                self.over_hold = true;
+                return Some(self.offer(at, Resume::BulkData(len), Some(0)));
+            }
+        }
         self.phase = if len == 0 {
             Phase::BulkTrailer { left: 2 }
         } else {
@@ -715,7 +779,9 @@ impl RequestParser {
         } else {
             Resume::BulkLine
         };
-        if index == 0 && self.mode == Mode::Undecided {
+        if self.mode == Mode::Undecided
+            && (index + 1 >= self.offer_after || resume == Resume::Complete)
+        {
             return Some(self.offer(at, resume, Some(0)));
         }
         self.phase = match resume {
@@ -781,6 +847,21 @@ impl RequestParser {
         self.terminator_at = None;
         self.line_stuck = false;
     }
+}
+
+/// `sdssplitargs` found unbalanced quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnbalancedQuotes;
+
+/// Splits `line` into words exactly like Redis's `sdssplitargs` (see
+/// `split_inline_args`). Words longer than [`RETAINED_ARG_MAX`] are cut
+/// there.
+pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, UnbalancedQuotes> {
+    let mut args = Args::default();
+    split_inline_args(line, &mut args).map_err(|()| UnbalancedQuotes)?;
+    Ok((0..args.argc())
+        .filter_map(|i| args.get(i).map(<[u8]>::to_vec))
+        .collect())
 }
 
 /// Splits an inline request into arguments exactly like Redis's

@@ -5,16 +5,21 @@
 //! (see the module docs of [`super`]). Local replies leave as markers
 //! ([`Pending::send`]); this side never writes to the client itself.
 
+use std::rc::Rc;
+
+use crate::acl;
 use crate::command::{self, CommandError};
 use crate::config::Config;
 use crate::resp::output::Output;
 use crate::resp::request::{Args, Disposition, Event, Head, REDIS_READ_LEN};
+use crate::users::UserId;
 
 use super::auth::{self, Identity, Outcome};
+use super::gate::{self, Gate, Refusal};
 use super::pending::{Action, Reply};
 use super::{
-    Close, Flow, Pause, QUIT, Replication, Session, SessionEvent, State, Step, finished, replies,
-    settled,
+    Close, DISCARD, Flow, Pause, QUIT, Replication, Session, SessionEvent, State, Step, finished,
+    replies, settled,
 };
 
 /// What the session knows of the client's side of the connection.
@@ -40,6 +45,10 @@ pub(super) struct ClientSide {
     /// (a [`REDIS_READ_LEN`] window of the chunk), in bytes.
     read_reply_bytes: usize,
     read_window: usize,
+    /// The command being read was refused by the ACL gate: its reply, once
+    /// it has been read.
+    refused: Option<Refusal>,
+    scratch: acl::Scratch,
 }
 
 /// Redis's limit on the replies it buffers for a client that has not
@@ -75,6 +84,8 @@ impl ClientSide {
             closing_started: false,
             read_reply_bytes: 0,
             read_window: 0,
+            refused: None,
+            scratch: acl::Scratch::default(),
         }
     }
 
@@ -218,8 +229,22 @@ fn classify(name: Option<&[u8]>) -> Special {
 impl State {
     fn decide(&mut self, head: &Head, input: &[u8], out: &mut Output) -> Disposition {
         self.client.after_forward = AfterForward::Nothing;
+        self.client.refused = None;
         if !self.client.identity.authenticated {
             return Disposition::Collect;
+        }
+        let config = Rc::clone(&self.config);
+        let permissions = config.users().permissions_of(self.client.identity.user);
+        if !permissions.is_full() {
+            let in_multi = self.client.in_multi;
+            match gate::check(permissions, head, in_multi, &mut self.client.scratch) {
+                Gate::Pass => {}
+                Gate::Wait(args) => return Disposition::Inspect(args),
+                Gate::Refuse(refusal) => {
+                    self.client.refused = Some(refusal);
+                    return Disposition::Collect;
+                }
+            }
         }
         let exact = |n: usize| head.argc == n;
         let owns_identities = self.config.downstream.is_some();
@@ -256,7 +281,7 @@ impl State {
                 let reauth = match &self.config.upstream {
                     Some(upstream) => {
                         upstream.append_auth_command(out.owned(input));
-                        self.server.reauth_pending += 1;
+                        self.server.stash_pending += 1;
                         true
                     }
                     None => false,
@@ -291,8 +316,13 @@ impl State {
         }
     }
 
-    /// Collected commands from a client that is in: only `AUTH` and `HELLO`.
+    /// Collected commands from a client that is in: `AUTH`, `HELLO`, and
+    /// commands the ACL gate refused.
     fn on_authenticated_command(&mut self, args: &Args, input: &[u8], out: &mut Output) {
+        if let Some(refusal) = self.client.refused.take() {
+            self.refuse(refusal, args, input, out);
+            return;
+        }
         let name = args.get(0).unwrap_or_default();
         let is_auth = name.eq_ignore_ascii_case(b"auth");
         if !is_auth && !auth::hello_needs_filter(args) {
@@ -364,6 +394,33 @@ impl State {
                 self.reply_static(input, out, command::noauth_reply(spec));
             }
         }
+    }
+
+    /// Answers a command the ACL gate refused. A refused `EXEC` ends the
+    /// transaction, in Redis; the server's is ended with a `DISCARD` whose
+    /// reply is swallowed.
+    fn refuse(&mut self, refusal: Refusal, args: &Args, input: &[u8], out: &mut Output) {
+        let mut reply = Vec::new();
+        gate::write_refusal(refusal, args, &mut reply);
+        if let Refusal::Denied(denial) = refusal {
+            let user = self
+                .config
+                .users()
+                .user_name(self.client.identity.user.unwrap_or(UserId::DEFAULT));
+            self.events.push(SessionEvent::Denied {
+                user: user.to_owned(),
+                command: denial_command(denial, args),
+                reason: denial.reason(),
+            });
+        }
+        if gate::ends_transaction(refusal, args) && self.client.in_multi {
+            self.client.in_multi = false;
+            out.push(input, DISCARD);
+            self.server.stash_pending += 1;
+            self.send_marker(input, out, Action::OwnReplyDone(Reply::Owned(reply.into())));
+            return;
+        }
+        self.reply_locally(input, out, Reply::Owned(reply.into()), false);
     }
 
     fn reply_command_error(
@@ -461,5 +518,25 @@ impl State {
 
     fn send_marker(&mut self, input: &[u8], out: &mut Output, action: Action) {
         self.pending.send(out.owned(input), action);
+    }
+}
+
+/// The refused command's name for logs: the table's full name
+/// (`config|set`), never an argument.
+fn denial_command(denial: acl::Denial, args: &Args) -> String {
+    match denial {
+        acl::Denial::Command(spec) => spec.name.to_owned(),
+        _ => {
+            let name = args.get(0).unwrap_or_default();
+            let base = command::lookup_command(name);
+            match (base, args.get(1)) {
+                (Some(base), Some(sub)) if base.is_container() => base
+                    .lookup_subcommand(sub)
+                    .map_or(base.name, |spec| spec.name)
+                    .to_owned(),
+                (Some(base), _) => base.name.to_owned(),
+                (None, _) => String::new(),
+            }
+        }
     }
 }

@@ -38,6 +38,7 @@
 
 mod auth;
 mod client;
+mod gate;
 pub mod marker;
 mod pending;
 pub mod replies;
@@ -61,6 +62,7 @@ pub use pending::{MAX_PENDING_MARKERS, MAX_PENDING_REPLY_BYTES};
 pub const KEEP_MAX: usize = 1024;
 
 const QUIT: &[u8] = b"*1\r\n$4\r\nQUIT\r\n";
+const DISCARD: &[u8] = b"*1\r\n$7\r\nDISCARD\r\n";
 
 /// What the adapter must do after handing a chunk to the session.
 #[derive(Debug, PartialEq, Eq)]
@@ -139,6 +141,14 @@ pub enum SessionEvent {
     ServerProtocolError(ReplyError),
     /// Too many local replies waiting for the server.
     TooManyPending,
+    /// The ACL refused a command: the user, the command's full name
+    /// (`config|set`; empty if unknown) and what was refused (`command`,
+    /// `key`, `channel`). Never an argument.
+    Denied {
+        user: String,
+        command: String,
+        reason: &'static str,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

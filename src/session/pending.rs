@@ -38,12 +38,18 @@ pub enum Action {
     /// Every reply to what was sent before this marker is back: release
     /// the held `SYNC`/`PSYNC`.
     Barrier,
+    /// Sent right behind a command of the filter's own (a `DISCARD`): the
+    /// reply kept just before this one answers it and is dropped; send
+    /// this local reply instead.
+    OwnReplyDone(Reply),
 }
 
 impl Action {
     fn reply_len(&self) -> usize {
         match self {
-            Self::Reply(reply) | Self::ReplyThenClose(reply) => reply.bytes().len(),
+            Self::Reply(reply) | Self::ReplyThenClose(reply) | Self::OwnReplyDone(reply) => {
+                reply.bytes().len()
+            }
             Self::ResetDone { .. } | Self::Barrier | Self::Close => 0,
         }
     }

@@ -20,8 +20,10 @@ use super::{
 pub(super) struct ServerSide {
     pub(super) flow: Flow,
     pub(super) expect_auth_reply: bool,
-    /// Forwarded `RESET`s whose re-`AUTH` reply is still to come.
-    pub(super) reauth_pending: u32,
+    /// Commands the filter sent on its own (the re-`AUTH` after a `RESET`,
+    /// a `DISCARD`) whose reply is still to come: the marker behind each
+    /// says what becomes of it.
+    pub(super) stash_pending: u32,
     /// The last kept reply while a re-`AUTH` reply is awaited.
     stash: Option<Vec<u8>>,
     /// Set once the server refuses the proxy's credentials: every reply is
@@ -282,7 +284,7 @@ impl State {
             pass(out);
             return;
         }
-        if self.server.reauth_pending > 0 {
+        if self.server.stash_pending > 0 {
             // This may be the reply to the proxy's AUTH after a RESET; the
             // next marker tells.
             self.release_stash(input, out);
@@ -320,8 +322,8 @@ impl State {
     /// too, as Redis would have dropped them.
     fn on_marker_reply(&mut self, answered: Answered, input: &[u8], out: &mut Output) {
         for skipped in answered.skipped {
-            if let Action::ResetDone { reauth: true } = skipped {
-                self.server.reauth_pending = self.server.reauth_pending.saturating_sub(1);
+            if let Action::ResetDone { reauth: true } | Action::OwnReplyDone(_) = skipped {
+                self.server.stash_pending = self.server.stash_pending.saturating_sub(1);
             }
         }
         match answered.action {
@@ -338,13 +340,19 @@ impl State {
             Action::ResetDone { reauth } => {
                 self.server.subscriptions = Subscriptions::default();
                 if reauth {
-                    self.server.reauth_pending = self.server.reauth_pending.saturating_sub(1);
+                    self.server.stash_pending = self.server.stash_pending.saturating_sub(1);
                     match self.server.stash.take() {
                         Some(reply) if reply == replies::OK => {}
                         Some(reply) => self.upstream_rejected(&reply),
                         None => self.upstream_rejected(b"no reply to AUTH after RESET"),
                     }
                 }
+            }
+            Action::OwnReplyDone(reply) => {
+                // The kept reply answers the filter's own command: drop it.
+                self.server.stash_pending = self.server.stash_pending.saturating_sub(1);
+                self.server.stash = None;
+                self.deliver(&reply, input, out);
             }
             Action::Barrier => {
                 // Everything before the held SYNC is answered: send it, and

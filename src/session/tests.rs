@@ -726,3 +726,86 @@ fn replies_that_outgrow_redis_s_unauthenticated_limit_close() {
     assert_eq!(text(&got), "");
     assert_eq!(rig.close, Close::AfterWrite);
 }
+
+fn restricted() -> Rc<Config> {
+    config(
+        r#"{"downstream": {"password": "client-pw", "users": [
+            "user alice on >alicepw ~foo ~app:* &news:* +get +set +multi +exec +publish +ping",
+            "user ro on >ropw ~* -@all +@read"],
+            "max_auth_failures": 0},
+            "upstream": {"password": "server-secret"}}"#,
+    )
+}
+
+#[test]
+fn restricted_users_get_redis_denials_and_the_server_never_sees_them() {
+    let (got, rig) = exchange(
+        restricted(),
+        b"AUTH alice alicepw\r\nGET foo\r\nGET secret\r\nDEL foo\r\n\
+          *3\r\n$3\r\nSET\r\n$5\r\napp:1\r\n$1\r\nv\r\nGET app:1\r\n\
+          PUBLISH news:a hi\r\nPUBLISH other hi\r\nCONFIG GET x\r\nNOSUCH a\r\nGET\r\nQUIT\r\n",
+    );
+    assert_eq!(
+        text(&got),
+        "+OK\r\n$3\r\nbar\r\n\
+         -NOPERM this user has no permissions to access one of the keys used as arguments\r\n\
+         -NOPERM this user has no permissions to run the 'del' command\r\n\
+         +OK\r\n$1\r\nv\r\n\
+         -ERR unknown command 'PUBLISH', with args beginning with: 'news:a' 'hi' \r\n\
+         -NOPERM this user has no permissions to access one of the channels used as arguments\r\n\
+         -NOPERM this user has no permissions to run the 'config|get' command\r\n\
+         -ERR unknown command 'NOSUCH', with args beginning with: 'a' \r\n\
+         -ERR wrong number of arguments for 'get' command\r\n\
+         +OK\r\n"
+    );
+    let commands = rig.commands();
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c.contains("secret") && c.starts_with("GET"))
+    );
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c.starts_with("DEL") || c.starts_with("CONFIG"))
+    );
+}
+
+#[test]
+fn a_key_after_a_large_value_is_checked_and_the_value_streams() {
+    // SET checks only its key: the value streams once the key is allowed.
+    let value = vec![b'x'; 3 * 1024 * 1024];
+    let mut command = Vec::new();
+    crate::resp::write_command(&mut command, &[&b"SET"[..], b"app:big", &value]);
+    let mut rig = Rig::new(restricted());
+    rig.send(b"AUTH alice alicepw\r\n", 64);
+    assert_eq!(text(&rig.send(&command, 64 * 1024)), "+OK\r\n");
+    assert!(
+        rig.session.held_bytes() < 256 * 1024,
+        "{}",
+        rig.session.held_bytes()
+    );
+    let mut denied = Vec::new();
+    crate::resp::write_command(&mut denied, &[&b"SET"[..], b"secret", &value]);
+    assert_eq!(
+        text(&rig.send(&denied, 64 * 1024)),
+        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+    );
+}
+
+#[test]
+fn re_auth_switches_rules_and_a_failed_one_keeps_them() {
+    let (got, _) = exchange(
+        restricted(),
+        b"AUTH ro ropw\r\nGET secret\r\nSET a b\r\nAUTH alice bad\r\nGET secret\r\n\
+          AUTH alice alicepw\r\nGET secret\r\n",
+    );
+    assert_eq!(
+        text(&got),
+        "+OK\r\n$-1\r\n\
+         -NOPERM this user has no permissions to run the 'set' command\r\n\
+         -WRONGPASS invalid username-password pair or user is disabled.\r\n\
+         $-1\r\n+OK\r\n\
+         -NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+    );
+}

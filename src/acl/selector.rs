@@ -1,0 +1,251 @@
+//! A selector's permission state and how rules change it: Redis 7.0's
+//! `aclSelector` and the applying half of `ACLSetSelector` (`acl.c`).
+//!
+//! Command permissions are one bit per command table id, as in Redis,
+//! plus Redis's reserved "future commands" bit that only `+@all` /
+//! `-@all` touch. Container rules (`+config`) set the container's bit and
+//! all its subcommands' bits; a category rule applies the container rule to
+//! every command in the category, then to every subcommand in it
+//! (`ACLSetSelectorCommandBitsForCategoryLogic`).
+
+use crate::command::{self, CommandSpec};
+
+use super::RuleError;
+use super::rules::{KeyPattern, SelectorRule};
+
+/// One selector: the root permissions of a user, or one `(...)` group.
+///
+/// `Default` is a new selector as Redis 7.0 makes it with its default
+/// `acl-pubsub-default resetchannels`: no commands, keys or channels.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selector {
+    /// `SELECTOR_FLAG_ALLCOMMANDS`: set by `+@all`, cleared by any rule
+    /// that clears a bit.
+    pub(super) all_commands: bool,
+    /// `SELECTOR_FLAG_ALLKEYS`.
+    pub(super) all_keys: bool,
+    /// `SELECTOR_FLAG_ALLCHANNELS`.
+    pub(super) all_channels: bool,
+    /// `allowed_commands`; empty means all clear.
+    pub(super) commands: CommandBits,
+    /// `allowed_firstargs`: (command id, first arguments allowed), for
+    /// commands whose own bit is clear.
+    pub(super) first_args: Vec<(usize, Vec<String>)>,
+    /// Key patterns in the order given, merged by pattern.
+    pub(super) keys: Vec<KeyPattern>,
+    /// Channel patterns in the order given, without duplicates.
+    pub(super) channels: Vec<String>,
+}
+
+/// A bit per command id, plus the future-commands bit after them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct CommandBits(Vec<u64>);
+
+impl CommandBits {
+    /// The bit Redis reserves for commands loaded later (its last bit).
+    pub(super) fn future() -> usize {
+        super::stub::count()
+    }
+    fn words() -> usize {
+        (super::stub::count() + 1).div_ceil(64)
+    }
+
+    pub(super) fn get(&self, id: usize) -> bool {
+        self.0
+            .get(id / 64)
+            .is_some_and(|word| word & (1 << (id % 64)) != 0)
+    }
+
+    fn set(&mut self, id: usize, value: bool) {
+        if self.0.is_empty() {
+            if !value {
+                return;
+            }
+            self.0 = vec![0; Self::words()];
+        }
+        if let Some(word) = self.0.get_mut(id / 64) {
+            if value {
+                *word |= 1 << (id % 64);
+            } else {
+                *word &= !(1 << (id % 64));
+            }
+        }
+    }
+
+    fn fill(&mut self, value: bool) {
+        self.0 = if value {
+            vec![u64::MAX; Self::words()]
+        } else {
+            Vec::new()
+        };
+    }
+}
+
+impl Selector {
+    /// `~* &* +@all`.
+    pub fn full() -> Self {
+        let mut selector = Selector::default();
+        for rule in [
+            SelectorRule::AllKeys,
+            SelectorRule::AllChannels,
+            SelectorRule::AllCommands,
+        ] {
+            // These rules cannot fail.
+            let _ = selector.apply(&rule);
+        }
+        selector
+    }
+
+    /// Applies one rule, as `ACLSetSelector` does.
+    pub fn apply(&mut self, rule: &SelectorRule) -> Result<(), RuleError> {
+        match rule {
+            SelectorRule::AllKeys => {
+                self.all_keys = true;
+                self.keys.clear();
+            }
+            SelectorRule::ResetKeys => {
+                self.all_keys = false;
+                self.keys.clear();
+            }
+            SelectorRule::KeyPattern(new) => {
+                if self.all_keys {
+                    return Err(RuleError::KeyPatternAfterAllKeys);
+                }
+                match self.keys.iter_mut().find(|p| p.pattern == new.pattern) {
+                    Some(existing) => {
+                        existing.read |= new.read;
+                        existing.write |= new.write;
+                    }
+                    None => self.keys.push(new.clone()),
+                }
+            }
+            SelectorRule::AllChannels => {
+                self.all_channels = true;
+                self.channels.clear();
+            }
+            SelectorRule::ResetChannels => {
+                self.all_channels = false;
+                self.channels.clear();
+            }
+            SelectorRule::ChannelPattern(pattern) => {
+                if self.all_channels {
+                    return Err(RuleError::ChannelPatternAfterAllChannels);
+                }
+                if !self.channels.contains(pattern) {
+                    self.channels.push(pattern.clone());
+                }
+            }
+            SelectorRule::AllCommands => {
+                self.commands.fill(true);
+                self.all_commands = true;
+                self.first_args.clear();
+            }
+            SelectorRule::NoCommands => {
+                self.commands.fill(false);
+                self.all_commands = false;
+                self.first_args.clear();
+            }
+            SelectorRule::Command { allow, spec } => self.change_perm(spec, *allow),
+            SelectorRule::FirstArg { spec, arg } => self.add_first_arg(spec, arg),
+            SelectorRule::Category { allow, category } => {
+                for spec in command::COMMANDS {
+                    if spec.acl_categories.intersects(*category) {
+                        self.change_perm(spec, *allow);
+                    }
+                    for sub in spec.subcommands {
+                        if sub.acl_categories.intersects(*category) {
+                            self.change_perm(sub, *allow);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `ACLSetSelectorCommandBit`: clearing any bit clears "all commands".
+    fn set_bit(&mut self, id: usize, value: bool) {
+        self.commands.set(id, value);
+        if !value {
+            self.all_commands = false;
+        }
+    }
+
+    /// `ACLChangeSelectorPerm`: the command's bit, its first-argument
+    /// list reset, and every subcommand's bit.
+    fn change_perm(&mut self, spec: &CommandSpec, allow: bool) {
+        let id = super::stub::id(spec);
+        self.set_bit(id, allow);
+        self.first_args.retain(|(command, _)| *command != id);
+        for sub in spec.subcommands {
+            self.set_bit(super::stub::id(sub), allow);
+        }
+    }
+
+    /// `ACLAddAllowedFirstArg`: no duplicates (case-insensitive).
+    fn add_first_arg(&mut self, spec: &CommandSpec, arg: &str) {
+        let id = super::stub::id(spec);
+        match self
+            .first_args
+            .iter_mut()
+            .find(|(command, _)| *command == id)
+        {
+            Some((_, args)) => {
+                if !args.iter().any(|known| known.eq_ignore_ascii_case(arg)) {
+                    args.push(arg.to_owned());
+                }
+            }
+            None => self.first_args.push((id, vec![arg.to_owned()])),
+        }
+    }
+
+    /// Everything allowed: `~* &* +@all` in effect.
+    pub fn is_full(&self) -> bool {
+        self.all_commands && self.all_keys && self.all_channels
+    }
+
+    /// Whether `+@all` is in effect (no command rule took anything away).
+    pub fn allows_all_commands(&self) -> bool {
+        self.all_commands
+    }
+
+    /// Whether the command bit of `spec` is set.
+    pub fn allows_command_bit(&self, spec: &CommandSpec) -> bool {
+        self.commands.get(super::stub::id(spec))
+    }
+
+    /// Whether the future-commands bit is set (the last of `+@all` /
+    /// `-@all` was `+@all`).
+    pub fn allows_future_commands(&self) -> bool {
+        self.commands.get(CommandBits::future())
+    }
+
+    /// `~*` / `allkeys`.
+    pub fn all_keys(&self) -> bool {
+        self.all_keys
+    }
+
+    /// `&*` / `allchannels`.
+    pub fn all_channels(&self) -> bool {
+        self.all_channels
+    }
+
+    /// Key patterns.
+    pub fn key_patterns(&self) -> &[KeyPattern] {
+        &self.keys
+    }
+
+    /// Channel patterns.
+    pub fn channel_patterns(&self) -> &[String] {
+        &self.channels
+    }
+
+    /// The first arguments allowed for `spec`'s id, if any.
+    pub fn first_args(&self, spec: &CommandSpec) -> &[String] {
+        let id = super::stub::id(spec);
+        self.first_args
+            .iter()
+            .find(|(command, _)| *command == id)
+            .map_or(&[], |(_, args)| args.as_slice())
+    }
+}
