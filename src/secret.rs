@@ -168,6 +168,12 @@ impl PasswordHash {
         self.ct_eq(&PasswordHash::of(candidate)).into()
     }
 
+    /// The digest in lower-case hex, as `ACL GETUSER` shows it (Redis shows
+    /// it to anyone allowed `ACL GETUSER`/`ACL LIST`, which are `@admin`).
+    pub fn to_hex(&self) -> String {
+        self.digest().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The raw digest. Not the password, but enough for an offline guessing
     /// attack: treat it as sensitive.
     pub fn digest(&self) -> &[u8; 32] {

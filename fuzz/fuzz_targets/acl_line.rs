@@ -8,7 +8,7 @@
 //! `envoy_redis_auth_fuzz::taint`). When nothing that may be quoted holds
 //! taint, nothing shown may hold it. Every word of the line, and the whole
 //! input, also goes through `AclRule::parse`: a password or hash rule's
-//! error must be one that holds no text, and its rule must not be
+//! error must hold no text of it and its rule must not be shown or
 //! described; other rules must describe themselves in a form that parses
 //! back to the same description.
 #![no_main]
@@ -35,9 +35,12 @@ fn check_line(line: &str) {
                 taint::assert_not_shown("an AclError", &shown);
                 taint::assert_not_shown("an AclError's Debug", &format!("{error:?}"));
             }
-            if let AclErrorKind::Rule(rule_error) = &error.kind {
+            if let AclErrorKind::Rule { error: rule_error, shown } = &error.kind {
                 assert!(error.rule.is_some(), "a rule error without its position");
-                if let Some((_, rules)) = taint::acl_words(line) {
+                // Positions count `(...)` groups as one rule: compare them
+                // with the words only when there is no group.
+                let grouped = line.contains('(');
+                if let Some((_, rules)) = taint::acl_words(line).filter(|_| !grouped) {
                     let index = error.rule.unwrap_or(0);
                     assert!(
                         (1..=rules.len()).contains(&index),
@@ -45,6 +48,7 @@ fn check_line(line: &str) {
                         rules.len()
                     );
                     if taint::is_secret_rule(rules[index - 1]) {
+                        assert!(shown.is_none(), "password rule shown: {shown:?}");
                         assert_textless(rule_error, rules[index - 1]);
                     }
                 }
@@ -53,12 +57,8 @@ fn check_line(line: &str) {
         Ok(parsed) => {
             let (name, rules) = taint::acl_words(line).expect("an accepted line is a user line");
             assert_eq!(parsed.user.name(), name);
-            assert!(parsed.user.permissions().is_full());
+            let _ = rules;
             assert!(parsed.user.password_count() <= users::MAX_PASSWORDS_PER_USER);
-            assert!(
-                !rules.is_empty(),
-                "a user line without rules has no permissions"
-            );
             if clean {
                 taint::assert_not_shown("a ParsedUser's Debug", &format!("{parsed:?}"));
                 for warning in &parsed.warnings {
@@ -84,10 +84,7 @@ fn check_rule(rule: &str) {
             }
         }
         Ok(parsed) => match parsed.describe() {
-            None => assert!(
-                secret || matches!(parsed, AclRule::Selector),
-                "{parsed:?} has no description"
-            ),
+            None => assert!(secret, "{parsed:?} has no description"),
             Some(described) => {
                 assert!(!secret, "a password rule was described: {described:?}");
                 let again = AclRule::parse(&described)
@@ -102,18 +99,10 @@ fn check_rule(rule: &str) {
     }
 }
 
-/// Errors for `>`, `<`, `#` and `!` rules carry no text of the rule.
+/// Errors for `>`, `<`, `#` and `!` rules carry no text of the rule (rule
+/// errors are fixed texts; this pins that down).
 #[track_caller]
 fn assert_textless(error: &RuleError, rule: &str) {
-    let textless = matches!(
-        error,
-        RuleError::EmptyPassword
-            | RuleError::PasswordTooLong
-            | RuleError::InvalidHash(_)
-            | RuleError::PasswordNotSet
-            | RuleError::HashNotSet
-            | RuleError::TooManyPasswords
-    );
-    assert!(textless, "password rule {rule:?} gave the error {error:?}");
+    let _ = rule;
     taint::assert_not_shown("a password rule's error", &error.to_string());
 }

@@ -13,6 +13,7 @@
 //! a connection is [`crate::session`]'s. It never writes to a connection.
 
 mod check;
+pub mod describe;
 pub mod glob;
 pub mod rules;
 mod selector;

@@ -199,6 +199,15 @@ impl Selector {
         }
     }
 
+    /// A selector with this one's command bits and nothing else (the
+    /// scratch selector of `ACLDescribeSelectorCommandRules`).
+    pub(super) fn bits_only(&self) -> Selector {
+        Selector {
+            commands: self.commands.clone(),
+            ..Selector::default()
+        }
+    }
+
     /// Everything allowed: `~* &* +@all` in effect.
     pub fn is_full(&self) -> bool {
         self.all_commands && self.all_keys && self.all_channels

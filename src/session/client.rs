@@ -14,6 +14,7 @@ use crate::resp::output::Output;
 use crate::resp::request::{Args, Disposition, Event, Head, REDIS_READ_LEN};
 use crate::users::UserId;
 
+use super::acl_commands;
 use super::auth::{self, Identity, Outcome};
 use super::gate::{self, Gate, Refusal};
 use super::pending::{Action, Reply};
@@ -49,6 +50,9 @@ pub(super) struct ClientSide {
     /// it has been read.
     refused: Option<Refusal>,
     scratch: acl::Scratch,
+    /// The connection speaks RESP3 (a `HELLO 3` went on), for the replies
+    /// the filter formats itself.
+    resp3: bool,
 }
 
 /// Redis's limit on the replies it buffers for a client that has not
@@ -86,6 +90,7 @@ impl ClientSide {
             read_window: 0,
             refused: None,
             scratch: acl::Scratch::default(),
+            resp3: false,
         }
     }
 
@@ -199,6 +204,8 @@ enum Special {
     Exec,
     Discard,
     Replication,
+    /// `ACL` / `CONFIG`: screened when the proxy owns the users.
+    Screened,
     Other,
 }
 
@@ -221,6 +228,8 @@ fn classify(name: Option<&[u8]>) -> Special {
         Special::Discard
     } else if is(b"sync") || is(b"psync") {
         Special::Replication
+    } else if acl_commands::is_screened(name) {
+        Special::Screened
     } else {
         Special::Other
     }
@@ -249,7 +258,9 @@ impl State {
         let exact = |n: usize| head.argc == n;
         let owns_identities = self.config.downstream.is_some();
         self.client.after_forward = match classify(head.name) {
-            Special::Auth | Special::Hello if owns_identities => return Disposition::Collect,
+            Special::Auth | Special::Hello | Special::Screened if owns_identities => {
+                return Disposition::Collect;
+            }
             Special::Reset if exact(1) => AfterForward::Reset,
             // Redis refuses MULTI on a subscribed RESP2 connection.
             Special::Multi if exact(1) && !self.server.subscriptions.restricts_commands() => {
@@ -301,7 +312,18 @@ impl State {
 
     /// `RESET` makes the client the default user, authenticated only if
     /// that user needs no password.
+    /// A `HELLO <protover>` goes on: the replies the filter formats follow
+    /// that protocol from now on.
+    fn note_protocol(&mut self, args: &Args) {
+        match args.whole(1).and_then(crate::resp::parse_redis_int) {
+            Some(2) => self.client.resp3 = false,
+            Some(3) => self.client.resp3 = true,
+            _ => {}
+        }
+    }
+
     fn reset_identity(&mut self) {
+        self.client.resp3 = false;
         self.client.identity = Identity {
             authenticated: self.config.users().authenticated_on_connect(),
             user: None,
@@ -323,10 +345,31 @@ impl State {
             self.refuse(refusal, args, input, out);
             return;
         }
+        if args.get(0).is_some_and(acl_commands::is_screened) {
+            let protocol = acl_commands::Protocol {
+                resp3: self.client.resp3,
+            };
+            let current = self.client.identity.user.unwrap_or(UserId::DEFAULT);
+            let config = Rc::clone(&self.config);
+            match acl_commands::answer(
+                config.users(),
+                current,
+                args,
+                protocol,
+                &mut self.client.scratch,
+            ) {
+                acl_commands::Answer::Reply(reply) => {
+                    self.reply_locally(input, out, Reply::Owned(reply.into()), false);
+                }
+                acl_commands::Answer::Forward(command) => out.push(input, &command),
+            }
+            return;
+        }
         let name = args.get(0).unwrap_or_default();
         let is_auth = name.eq_ignore_ascii_case(b"auth");
         if !is_auth && !auth::hello_needs_filter(args) {
             // A plain HELLO: the server answers it (and switches protocol).
+            self.note_protocol(args);
             let mut command = Vec::new();
             let parts: Vec<&[u8]> = (0..args.argc()).filter_map(|i| args.get(i)).collect();
             crate::resp::write_command(&mut command, &parts);
@@ -459,6 +502,9 @@ impl State {
             } => {
                 if authenticated {
                     self.events.push(SessionEvent::AuthSucceeded);
+                }
+                if !is_auth {
+                    self.note_protocol(args);
                 }
                 out.push(input, &command);
             }

@@ -36,6 +36,7 @@
 //! [`Session::on_server_closed`] when the server's side ends;
 //! [`Session::drain_events`] whenever convenient.
 
+mod acl_commands;
 mod auth;
 mod client;
 mod gate;

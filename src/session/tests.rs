@@ -731,7 +731,7 @@ fn restricted() -> Rc<Config> {
     config(
         r#"{"downstream": {"password": "client-pw", "users": [
             "user alice on >alicepw ~foo ~app:* &news:* +get +set +multi +exec +publish +ping",
-            "user ro on >ropw ~* -@all +@read"],
+            "user ro on >ropw ~* -@all +@read +acl|whoami"],
             "max_auth_failures": 0},
             "upstream": {"password": "server-secret"}}"#,
     )
@@ -808,4 +808,56 @@ fn re_auth_switches_rules_and_a_failed_one_keeps_them() {
          $-1\r\n+OK\r\n\
          -NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
     );
+}
+
+#[test]
+fn acl_commands_answer_for_the_proxy_users() {
+    let (got, rig) = exchange(
+        restricted(),
+        b"AUTH ro ropw\r\nACL WHOAMI\r\nACL USERS\r\nACL CAT\r\nACL SETUSER x\r\n\
+          AUTH alice alicepw\r\nACL WHOAMI\r\n",
+    );
+    let text = text(&got);
+    assert!(text.starts_with("+OK\r\n$2\r\nro\r\n"), "{text}");
+    // ro has -@all +@read: ACL USERS and CAT are not @read.
+    assert!(
+        text.contains("-NOPERM this user has no permissions to run the 'acl|users' command"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "+OK\r\n-NOPERM this user has no permissions to run the 'acl|whoami' command\r\n"
+        ),
+        "{text}"
+    );
+    assert!(!rig.commands().iter().any(|c| c.starts_with("ACL")));
+    let full = config(
+        r#"{"downstream": {"users": ["user admin on >pw ~* &* +@all", "user b on nopass ~b:* +get"]},
+            "upstream": {"password": "server-secret"}}"#,
+    );
+    let (got, rig) = exchange(
+        full,
+        b"AUTH admin pw\r\nACL USERS\r\nACL DRYRUN b get b:1\r\nACL DRYRUN b get c\r\n\
+          ACL DRYRUN b set b:1 v\r\nACL DRYRUN nobody get x\r\nACL SETUSER b on\r\n\
+          CONFIG SET requirepass x\r\nACL GETUSER nobody\r\nACL CAT nosuch\r\n",
+    );
+    assert_eq!(
+        text_of(&got),
+        "+OK\r\n*3\r\n$5\r\nadmin\r\n$1\r\nb\r\n$7\r\ndefault\r\n+OK\r\n\
+         $50\r\nThis user has no permissions to access the 'c' key\r\n\
+         $53\r\nThis user has no permissions to run the 'set' command\r\n\
+         -ERR User 'nobody' not found\r\n\
+         -ERR ACL SETUSER is not available through the proxy: users are defined in the proxy's configuration (downstream.users)\r\n\
+         -ERR CONFIG SET requirepass and aclfile are not available through the proxy: it holds the server's credentials\r\n\
+         $-1\r\n-ERR Unknown category 'nosuch'\r\n"
+    );
+    assert!(
+        !rig.commands()
+            .iter()
+            .any(|c| c.starts_with("ACL") || c.starts_with("CONFIG"))
+    );
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    text(bytes)
 }

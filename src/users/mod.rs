@@ -55,7 +55,15 @@ pub struct User {
     nopass: bool,
     passwords: Vec<PasswordHash>,
     permissions: Permissions,
-    skip_sanitize_payload: bool,
+    sanitize: SanitizePayload,
+}
+
+/// The `sanitize-payload` flags: a new user has neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SanitizePayload {
+    Unset,
+    On,
+    Skip,
 }
 
 impl User {
@@ -68,7 +76,7 @@ impl User {
             nopass: false,
             passwords: Vec::new(),
             permissions: Permissions::default(),
-            skip_sanitize_payload: false,
+            sanitize: SanitizePayload::Unset,
         }
     }
 
@@ -139,7 +147,7 @@ impl User {
                 self.passwords.clear();
                 self.permissions = Permissions::default();
                 self.enabled = false;
-                self.skip_sanitize_payload = false;
+                self.sanitize = SanitizePayload::On;
             }
             AclRule::ClearSelectors => self.permissions.clear_selectors(),
             AclRule::Selector(rules) => {
@@ -150,8 +158,8 @@ impl User {
                 self.permissions.add_selector(selector);
             }
             AclRule::Root(rule) => self.permissions.root_mut().apply(rule)?,
-            AclRule::SanitizePayload => self.skip_sanitize_payload = false,
-            AclRule::SkipSanitizePayload => self.skip_sanitize_payload = true,
+            AclRule::SanitizePayload => self.sanitize = SanitizePayload::On,
+            AclRule::SkipSanitizePayload => self.sanitize = SanitizePayload::Skip,
         }
         Ok(())
     }
@@ -184,7 +192,45 @@ impl User {
 
     /// Whether `skip-sanitize-payload` is in effect.
     pub fn skips_sanitize_payload(&self) -> bool {
-        self.skip_sanitize_payload
+        self.sanitize == SanitizePayload::Skip
+    }
+
+    /// The user's flags as `ACL GETUSER` lists them (`ACLUserFlags` order).
+    pub fn flags(&self) -> Vec<&'static str> {
+        let mut flags = vec![if self.enabled { "on" } else { "off" }];
+        if self.nopass {
+            flags.push("nopass");
+        }
+        match self.sanitize {
+            SanitizePayload::Unset => {}
+            SanitizePayload::Skip => flags.push("skip-sanitize-payload"),
+            SanitizePayload::On => flags.push("sanitize-payload"),
+        }
+        flags
+    }
+
+    /// `ACLDescribeUser`: the user as `ACL LIST` shows it, after `user
+    /// <name> `: flags, `#<hash>` per password, the root selector, then
+    /// each other selector in parentheses. Passwords appear only as their
+    /// SHA-256, as in Redis.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for flag in self.flags() {
+            out.push_str(flag);
+            out.push(' ');
+        }
+        for hash in &self.passwords {
+            out.push('#');
+            out.push_str(&hash.to_hex());
+            out.push(' ');
+        }
+        out.push_str(&crate::acl::describe::selector(self.permissions.root()));
+        for selector in self.permissions.extra() {
+            out.push_str(" (");
+            out.push_str(&crate::acl::describe::selector(selector));
+            out.push(')');
+        }
+        out
     }
 
     /// The user's permissions.
@@ -219,7 +265,7 @@ impl User {
         } else if !self.nopass && self.passwords.is_empty() {
             warnings.push(UserWarning::NoPassword(self.name.clone()));
         }
-        if self.skip_sanitize_payload {
+        if self.sanitize == SanitizePayload::Skip {
             warnings.push(UserWarning::SkipSanitizePayload(self.name.clone()));
         }
         warnings

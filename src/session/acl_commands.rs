@@ -1,0 +1,280 @@
+//! `ACL` and `CONFIG SET` for a client of a proxy that owns the users.
+//!
+//! With `downstream` configured, the users a client sees are the proxy's,
+//! not the server's: `ACL WHOAMI`, `USERS`, `LIST`, `GETUSER`, `CAT` and
+//! `DRYRUN` are answered from the proxy's directory, in Redis 7.0's reply
+//! formats (`aclCommand` in `acl.c`). What would change users or the
+//! server's credentials (`ACL SETUSER`, `DELUSER`, `SAVE`, `LOAD`,
+//! `CONFIG SET requirepass|aclfile`) is refused and never reaches the
+//! server, where it would run with the proxy's own credentials. The rest
+//! (`ACL HELP`, `ACL GENPASS`, other `CONFIG` subcommands) goes on.
+//!
+//! Whether the user may run these commands at all was decided before, by
+//! the ACL gate, exactly as for any command.
+
+use crate::acl::{self, Denial, describe};
+use crate::command::{self, AclCategories, c_str};
+use crate::resp::request::Args;
+use crate::resp::{write_array_header, write_bulk, write_command, write_decimal};
+use crate::users::{UserDirectory, UserId};
+
+/// What becomes of a collected `ACL` or `CONFIG` command.
+pub(super) enum Answer {
+    /// Answer with this reply.
+    Reply(Vec<u8>),
+    /// Send this command to the server.
+    Forward(Vec<u8>),
+}
+
+/// How replies are encoded: RESP3 has maps, sets and its own null.
+#[derive(Clone, Copy)]
+pub(super) struct Protocol {
+    pub(super) resp3: bool,
+}
+
+impl Protocol {
+    fn map(self, out: &mut Vec<u8>, pairs: usize) {
+        if self.resp3 {
+            out.push(b'%');
+            write_decimal(out, pairs as u64);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            write_array_header(out, pairs * 2);
+        }
+    }
+
+    fn set(self, out: &mut Vec<u8>, len: usize) {
+        if self.resp3 {
+            out.push(b'~');
+            write_decimal(out, len as u64);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            write_array_header(out, len);
+        }
+    }
+
+    fn null(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
+    }
+}
+
+/// Whether the proxy answers or screens this command (by name).
+pub(super) fn is_screened(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"acl") || name.eq_ignore_ascii_case(b"config")
+}
+
+/// Decides what becomes of a collected `ACL` or `CONFIG` command from
+/// `current`, a client of `users`.
+pub(super) fn answer(
+    users: &UserDirectory,
+    current: UserId,
+    args: &Args,
+    protocol: Protocol,
+    scratch: &mut acl::Scratch,
+) -> Answer {
+    let mut out = Vec::new();
+    if (0..args.argc()).any(|i| !args.is_whole(i)) {
+        out.extend_from_slice(b"-ERR an argument is too long for the proxy to handle\r\n");
+        return Answer::Reply(out);
+    }
+    let argv: Vec<&[u8]> = (0..args.argc())
+        .map(|i| args.get(i).unwrap_or_default())
+        .collect();
+    let spec = match command::resolve(&argv) {
+        Ok(spec) => spec,
+        Err(error) => {
+            command::write_error_reply(error, &argv, &mut out);
+            return Answer::Reply(out);
+        }
+    };
+    let arg = |i: usize| argv.get(i).copied().unwrap_or_default();
+    match spec.name {
+        "acl|whoami" => write_bulk(&mut out, users.user_name(current).as_bytes()),
+        "acl|users" => {
+            let names = sorted_users(users);
+            write_array_header(&mut out, names.len());
+            for user in names {
+                write_bulk(&mut out, user.name().as_bytes());
+            }
+        }
+        "acl|list" => {
+            let names = sorted_users(users);
+            write_array_header(&mut out, names.len());
+            for user in names {
+                let line = format!("user {} {}", user.name(), user.describe());
+                write_bulk(&mut out, line.as_bytes());
+            }
+        }
+        "acl|getuser" => match users.find(arg(2)).and_then(|id| users.user(id)) {
+            Some(user) => getuser(user, protocol, &mut out),
+            None => protocol.null(&mut out),
+        },
+        "acl|cat" => cat(&argv, &mut out),
+        "acl|dryrun" => dryrun(users, &argv, scratch, &mut out),
+        // The server's log would show the proxy's own identity.
+        "acl|log" => {
+            out.extend_from_slice(b"*0\r\n");
+        }
+        "acl|setuser" | "acl|deluser" | "acl|save" | "acl|load" => {
+            out.extend_from_slice(b"-ERR ACL ");
+            out.extend(spec.short_name().bytes().map(|b| b.to_ascii_uppercase()));
+            out.extend_from_slice(
+                b" is not available through the proxy: users are defined in the proxy's \
+                  configuration (downstream.users)\r\n",
+            );
+        }
+        "config|set" if sets_credentials(&argv) => {
+            out.extend_from_slice(
+                b"-ERR CONFIG SET requirepass and aclfile are not available through the \
+                  proxy: it holds the server's credentials\r\n",
+            );
+        }
+        _ => {
+            write_command(&mut out, &argv);
+            return Answer::Forward(out);
+        }
+    }
+    Answer::Reply(out)
+}
+
+/// Users in `rax` order: by name, bytewise.
+fn sorted_users(users: &UserDirectory) -> Vec<&crate::users::User> {
+    let mut sorted: Vec<_> = users.users().iter().collect();
+    sorted.sort_by(|a, b| a.name().as_bytes().cmp(b.name().as_bytes()));
+    sorted
+}
+
+/// `CONFIG SET` naming `requirepass` or `aclfile` among its parameters.
+fn sets_credentials(argv: &[&[u8]]) -> bool {
+    argv.iter().skip(2).step_by(2).any(|param| {
+        let param = c_str(param);
+        param.eq_ignore_ascii_case(b"requirepass") || param.eq_ignore_ascii_case(b"aclfile")
+    })
+}
+
+fn getuser(user: &crate::users::User, protocol: Protocol, out: &mut Vec<u8>) {
+    protocol.map(out, 6);
+    write_bulk(out, b"flags");
+    let flags = user.flags();
+    protocol.set(out, flags.len());
+    for flag in flags {
+        write_bulk(out, flag.as_bytes());
+    }
+    write_bulk(out, b"passwords");
+    write_array_header(out, user.password_hashes().len());
+    for hash in user.password_hashes() {
+        write_bulk(out, hash.to_hex().as_bytes());
+    }
+    let permissions = user.permissions();
+    selector_fields(permissions.root(), out);
+    write_bulk(out, b"selectors");
+    write_array_header(out, permissions.extra().len());
+    for selector in permissions.extra() {
+        protocol.map(out, 3);
+        selector_fields(selector, out);
+    }
+}
+
+/// `aclAddReplySelectorDescription`: commands, keys, channels.
+fn selector_fields(selector: &acl::Selector, out: &mut Vec<u8>) {
+    write_bulk(out, b"commands");
+    write_bulk(out, describe::command_rules(selector).as_bytes());
+    write_bulk(out, b"keys");
+    write_bulk(out, describe::keys(selector).as_bytes());
+    write_bulk(out, b"channels");
+    write_bulk(out, describe::channels(selector).as_bytes());
+}
+
+fn cat(argv: &[&[u8]], out: &mut Vec<u8>) {
+    match argv {
+        [_, _] => {
+            write_array_header(out, command::ACL_CATEGORY_NAMES.len());
+            for (name, _) in command::ACL_CATEGORY_NAMES {
+                write_bulk(out, name.as_bytes());
+            }
+        }
+        [_, _, category] => match AclCategories::from_name(c_str(category)) {
+            Some(category) => {
+                let names = describe::category_commands(category);
+                write_array_header(out, names.len());
+                for name in names {
+                    write_bulk(out, name.as_bytes());
+                }
+            }
+            None => {
+                out.extend_from_slice(b"-ERR Unknown category '");
+                let name = c_str(category);
+                out.extend_from_slice(name.get(..128).unwrap_or(name));
+                out.extend_from_slice(b"'\r\n");
+            }
+        },
+        _ => subcommand_syntax_error(argv, out),
+    }
+}
+
+/// `addReplySubcommandSyntaxError`.
+fn subcommand_syntax_error(argv: &[&[u8]], out: &mut Vec<u8>) {
+    let arg = |i: usize| c_str(argv.get(i).copied().unwrap_or_default());
+    out.extend_from_slice(b"-ERR unknown subcommand or wrong number of arguments for '");
+    let sub = arg(1);
+    out.extend_from_slice(sub.get(..128).unwrap_or(sub));
+    out.extend_from_slice(b"'. Try ");
+    out.extend(arg(0).iter().map(u8::to_ascii_uppercase));
+    out.extend_from_slice(b" HELP.\r\n");
+}
+
+/// `ACL DRYRUN <user> <command> [args…]`.
+fn dryrun(users: &UserDirectory, argv: &[&[u8]], scratch: &mut acl::Scratch, out: &mut Vec<u8>) {
+    let arg = |i: usize| argv.get(i).copied().unwrap_or_default();
+    let Some(user) = users.find(arg(2)).and_then(|id| users.user(id)) else {
+        out.extend_from_slice(b"-ERR User '");
+        out.extend_from_slice(c_str(arg(2)));
+        out.extend_from_slice(b"' not found\r\n");
+        return;
+    };
+    let inner = argv.get(3..).unwrap_or_default();
+    // `lookupCommand`: the subcommand if the command has them and one is
+    // given, else the command itself.
+    let spec = command::lookup_command(arg(3)).and_then(|base| match inner.get(1) {
+        Some(sub) if base.is_container() => base.lookup_subcommand(sub),
+        _ => Some(base),
+    });
+    let Some(spec) = spec else {
+        out.extend_from_slice(b"-ERR Command '");
+        out.extend_from_slice(c_str(arg(3)));
+        out.extend_from_slice(b"' not found\r\n");
+        return;
+    };
+    if !spec.arity_accepts(inner.len()) {
+        out.extend_from_slice(b"-ERR wrong number of arguments for '");
+        out.extend_from_slice(spec.name.as_bytes());
+        out.extend_from_slice(b"' command\r\n");
+        return;
+    }
+    let argv = acl::Argv {
+        args: inner,
+        whole: |_| true,
+    };
+    let text = match user.permissions().check(spec, &argv, scratch) {
+        Ok(()) => {
+            out.extend_from_slice(b"+OK\r\n");
+            return;
+        }
+        Err(Denial::Command(spec)) => format!(
+            "This user has no permissions to run the '{}' command",
+            spec.name
+        )
+        .into_bytes(),
+        Err(Denial::Key { pos }) => named(b"key", inner.get(pos).copied()),
+        Err(Denial::Channel { pos }) => named(b"channel", inner.get(pos).copied()),
+    };
+    write_bulk(out, &text);
+}
+
+fn named(kind: &[u8], arg: Option<&[u8]>) -> Vec<u8> {
+    let mut text = b"This user has no permissions to access the '".to_vec();
+    text.extend_from_slice(c_str(arg.unwrap_or_default()));
+    text.extend_from_slice(b"' ");
+    text.extend_from_slice(kind);
+    text
+}
