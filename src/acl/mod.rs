@@ -15,6 +15,7 @@
 mod check;
 pub mod describe;
 pub mod glob;
+pub mod log;
 pub mod rules;
 mod selector;
 mod stub;

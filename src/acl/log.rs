@@ -1,0 +1,321 @@
+//! The ACL log: Redis 7.0's `ACLLog` (`addACLLogEntry` in `acl.c`), kept
+//! for every connection of a proxy at once.
+//!
+//! Entries are grouped as Redis groups them: a new denial that matches one
+//! of the ten most recent entries (same reason, context, object and user,
+//! created less than 60 s before) moves it to the front, counts one more and
+//! takes the new client info and time; otherwise it is added at the front,
+//! and the oldest entries beyond [`MAX_ENTRIES`] (`acllog-max-len`) fall
+//! off.
+//!
+//! The log lives wherever the adapter keeps it (Envoy's shared data, so
+//! that all workers see one log): [`AclLog::encode`] / [`AclLog::decode`]
+//! turn it into bytes and back, and [`LogStore`] is how the session reads
+//! and changes it without doing I/O itself.
+
+/// Redis's default `acllog-max-len`.
+pub const MAX_ENTRIES: usize = 128;
+/// `ACL_LOG_GROUPING_MAX_TIME_DELTA`, in milliseconds.
+const GROUPING_MS: u64 = 60_000;
+/// How many recent entries a new one is compared with.
+const SCAN: usize = 10;
+/// Longest object, user name or client info kept, in bytes.
+const MAX_FIELD: usize = 512;
+
+/// What was denied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Command,
+    Key,
+    Channel,
+    Auth,
+}
+
+impl Reason {
+    /// As `ACL LOG` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Command => "command",
+            Reason::Key => "key",
+            Reason::Channel => "channel",
+            Reason::Auth => "auth",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Reason::Command => 1,
+            Reason::Key => 2,
+            Reason::Auth => 3,
+            Reason::Channel => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => Reason::Command,
+            2 => Reason::Key,
+            3 => Reason::Auth,
+            4 => Reason::Channel,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub count: u64,
+    pub reason: Reason,
+    /// Inside `MULTI` (`multi`) or not (`toplevel`).
+    pub in_multi: bool,
+    /// The command (`get`, `config|set`), key, channel, or for `auth` the
+    /// command name as sent.
+    pub object: Vec<u8>,
+    /// The user, or for `auth` the user name tried.
+    pub username: Vec<u8>,
+    /// When it last happened, in milliseconds since the epoch.
+    pub time_ms: u64,
+    /// Who did it (the client's address, as the proxy knows it).
+    pub client_info: Vec<u8>,
+}
+
+impl Entry {
+    /// A new entry (count 1), fields cut to a bounded length.
+    pub fn new(
+        reason: Reason,
+        in_multi: bool,
+        object: &[u8],
+        username: &[u8],
+        time_ms: u64,
+        client_info: &[u8],
+    ) -> Self {
+        let cut = |b: &[u8]| b.get(..MAX_FIELD).unwrap_or(b).to_vec();
+        Entry {
+            count: 1,
+            reason,
+            in_multi,
+            object: cut(object),
+            username: cut(username),
+            time_ms,
+            client_info: cut(client_info),
+        }
+    }
+
+    fn matches(&self, new: &Entry) -> bool {
+        self.reason == new.reason
+            && self.in_multi == new.in_multi
+            && self.object == new.object
+            && self.username == new.username
+            && new.time_ms.saturating_sub(self.time_ms) <= GROUPING_MS
+    }
+}
+
+/// The log, newest entry first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AclLog {
+    entries: Vec<Entry>,
+}
+
+impl AclLog {
+    /// The entries, newest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// `addACLLogEntry`.
+    pub fn add(&mut self, entry: Entry) {
+        let scan = self.entries.len().min(SCAN);
+        let found = self
+            .entries
+            .get(..scan)
+            .and_then(|recent| recent.iter().position(|e| e.matches(&entry)));
+        match found {
+            Some(index) => {
+                let mut existing = self.entries.remove(index);
+                existing.count = existing.count.saturating_add(1);
+                existing.time_ms = entry.time_ms;
+                existing.client_info = entry.client_info;
+                self.entries.insert(0, existing);
+            }
+            None => {
+                self.entries.insert(0, entry);
+                self.entries.truncate(MAX_ENTRIES);
+            }
+        }
+    }
+
+    /// `ACL LOG RESET`.
+    pub fn reset(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The log as bytes (for shared data).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.push(1); // format version
+        for e in &self.entries {
+            out.extend_from_slice(&e.count.to_le_bytes());
+            out.push(e.reason.code());
+            out.push(u8::from(e.in_multi));
+            out.extend_from_slice(&e.time_ms.to_le_bytes());
+            for field in [&e.object, &e.username, &e.client_info] {
+                out.extend_from_slice(&(field.len() as u32).to_le_bytes());
+                out.extend_from_slice(field);
+            }
+        }
+        out
+    }
+
+    /// [`encode`](Self::encode)'s bytes back; `None` if they are not a log
+    /// this version wrote (the caller starts a new one).
+    pub fn decode(bytes: &[u8]) -> Option<AclLog> {
+        let mut reader = Reader { bytes };
+        if reader.take(1)? != [1] {
+            return None;
+        }
+        let mut entries = Vec::new();
+        while !reader.bytes.is_empty() && entries.len() < MAX_ENTRIES {
+            let count = reader.u64()?;
+            let reason = Reason::from_code(*reader.take(1)?.first()?)?;
+            let in_multi = *reader.take(1)?.first()? != 0;
+            let time_ms = reader.u64()?;
+            let object = reader.field()?;
+            let username = reader.field()?;
+            let client_info = reader.field()?;
+            entries.push(Entry {
+                count,
+                reason,
+                in_multi,
+                object,
+                username,
+                time_ms,
+                client_info,
+            });
+        }
+        Some(AclLog { entries })
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Some(head)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn field(&mut self) -> Option<Vec<u8>> {
+        let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize;
+        if len > MAX_FIELD {
+            return None;
+        }
+        Some(self.take(len)?.to_vec())
+    }
+}
+
+/// Where the log is kept, as the session sees it.
+pub trait LogStore {
+    /// Adds an entry (the adapter fills in the time and client info).
+    fn add(&self, entry: Entry);
+    /// The log as it is now.
+    fn read(&self) -> AclLog;
+    /// Empties it.
+    fn reset(&self);
+    /// Now, in milliseconds since the epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// A log in memory: for a single VM, and for tests.
+#[derive(Debug, Default)]
+pub struct MemoryLog {
+    log: std::cell::RefCell<AclLog>,
+    now: std::cell::Cell<u64>,
+}
+
+impl MemoryLog {
+    /// Sets the clock.
+    pub fn set_now(&self, ms: u64) {
+        self.now.set(ms);
+    }
+}
+
+impl LogStore for MemoryLog {
+    fn add(&self, entry: Entry) {
+        self.log.borrow_mut().add(entry);
+    }
+
+    fn read(&self) -> AclLog {
+        self.log.borrow().clone()
+    }
+
+    fn reset(&self) {
+        self.log.borrow_mut().reset();
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.now.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(object: &str, time_ms: u64) -> Entry {
+        Entry::new(
+            Reason::Key,
+            false,
+            object.as_bytes(),
+            b"bob",
+            time_ms,
+            b"addr=x",
+        )
+    }
+
+    #[test]
+    fn groups_like_redis() {
+        let mut log = AclLog::default();
+        log.add(entry("a", 0));
+        log.add(entry("b", 1));
+        log.add(entry("a", 2));
+        assert_eq!(log.entries().len(), 2);
+        assert_eq!(log.entries()[0].object, b"a");
+        assert_eq!(log.entries()[0].count, 2);
+        assert_eq!(log.entries()[0].time_ms, 2);
+        // More than 60 s after the entry's time: a new entry.
+        log.add(entry("a", 2 + GROUPING_MS + 1));
+        assert_eq!(log.entries().len(), 3);
+        // Only the ten most recent are scanned.
+        let mut log = AclLog::default();
+        log.add(entry("old", 0));
+        for i in 0..10 {
+            log.add(entry(&format!("k{i}"), 1));
+        }
+        log.add(entry("old", 2));
+        assert_eq!(log.entries().len(), 12);
+    }
+
+    #[test]
+    fn bounded_and_round_trips() {
+        let mut log = AclLog::default();
+        for i in 0..200 {
+            log.add(entry(&format!("k{i}"), i));
+        }
+        assert_eq!(log.entries().len(), MAX_ENTRIES);
+        assert_eq!(log.entries()[0].object, b"k199");
+        assert_eq!(AclLog::decode(&log.encode()), Some(log.clone()));
+        assert_eq!(AclLog::decode(b""), None);
+        assert_eq!(AclLog::decode(&[1, 2, 3]), None);
+    }
+}
