@@ -23,7 +23,9 @@
 //!   [`spec_by_id`]), for per-command bitsets;
 //! - its ACL categories and subcommands;
 //! - its Redis 7 key specifications, getkeys procedure and channel
-//!   arguments (`keyspec.rs`).
+//!   arguments (`keyspec.rs`), which [`keys`], [`has_keys`], [`channels`],
+//!   [`has_channels`] and [`args_needed`] read exactly as Redis 7.0.15 does
+//!   (`keys.rs`).
 //!
 //! This module knows commands only: nothing here knows users, rules or
 //! patterns (that is the ACL code's), and nothing writes to the network.
@@ -34,6 +36,8 @@ use core::fmt;
 #[rustfmt::skip]
 mod table;
 
+#[cfg(test)]
+mod keys_tests;
 #[cfg(test)]
 mod tests;
 
@@ -124,8 +128,10 @@ impl CommandFlags {
 bitset_ops!(CommandFlags);
 
 // After the macro, which it uses.
+mod keys;
 mod keyspec;
 
+pub use keys::{ChannelRef, KeyRef, args_needed, channels, has_channels, has_keys, keys};
 pub use keyspec::{
     BeginSearch, CHANNEL_FLAG_NAMES, ChannelFlags, ChannelSpec, FindKeys, GetKeys, KEY_FLAG_NAMES,
     KeyFlags, KeySpec,

@@ -385,6 +385,13 @@ fn key_specs_agree_with_legacy_triple_and_movablekeys() {
             s.name
         );
     }
+    // Only the shard-channel commands have specs but no keys (not_key).
+    let mut not_keys: Vec<&str> = all_specs()
+        .filter(|s| !s.key_specs.is_empty() && !has_keys(s))
+        .map(|s| s.name)
+        .collect();
+    not_keys.sort_unstable();
+    assert_eq!(not_keys, ["spublish", "ssubscribe", "sunsubscribe"]);
 }
 
 // ----------------------------------------------------------------- lookup
