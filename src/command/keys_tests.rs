@@ -1,5 +1,7 @@
 //! Tests of key and channel extraction: exact expectations for each shape,
-//! and properties over random arguments.
+//! the recorded answers of a real redis-server 7.0.15
+//! (`testdata/keys.json`, from `tools/verify_command_keys.py`), and
+//! properties over random arguments.
 
 use super::*;
 use proptest::prelude::*;
@@ -293,6 +295,106 @@ fn truncation_agrees(s: &CommandSpec, argv: &[Vec<u8>]) -> Result<(), TestCaseEr
     prop_assert_eq!(&full, &cut, "{} channels", s.name);
     prop_assert!(full.iter().all(|c| c.pos < n));
     Ok(())
+}
+
+// ---------------------------------------------------- the recorded server
+
+fn latin1(v: &serde_json::Value) -> Vec<u8> {
+    v.as_str().unwrap().chars().map(|c| c as u8).collect()
+}
+
+fn key_flags(names: &serde_json::Value) -> KeyFlags {
+    names
+        .as_array()
+        .unwrap()
+        .iter()
+        .fold(KeyFlags::NONE, |acc, n| {
+            let n = n.as_str().unwrap();
+            let (_, f) = KEY_FLAG_NAMES
+                .iter()
+                .find(|(name, _)| *name == n)
+                .unwrap_or_else(|| panic!("unknown key flag {n}"));
+            acc.union(*f)
+        })
+}
+
+#[test]
+fn matches_recorded_redis_keys() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("testdata/keys.json")).unwrap();
+    let cases = fixture.as_array().unwrap();
+    assert!(cases.len() >= 700, "{} cases", cases.len());
+    let mut with_keys = 0;
+    let mut out = Vec::new();
+    for case in cases {
+        let argv: Vec<Vec<u8>> = case["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(latin1)
+            .collect();
+        let shown = String::from_utf8_lossy(&argv.join(&b' ')).into_owned();
+        if let Some(error) = case["error"].as_str() {
+            match error {
+                "wrong number of arguments for 'command|getkeysandflags' command" => {
+                    assert!(argv.len() < 2, "{shown}");
+                }
+                "Invalid command specified" => assert!(
+                    matches!(
+                        resolve(&argv),
+                        Err(CommandError::UnknownCommand | CommandError::UnknownSubcommand)
+                    ),
+                    "{shown}"
+                ),
+                // Redis asks doesCommandHaveKeys before checking the arity.
+                "The command has no key arguments" => {
+                    let s = match resolve(&argv) {
+                        Ok(s) | Err(CommandError::WrongArity(s)) => s,
+                        Err(e) => panic!("{shown}: {e:?}"),
+                    };
+                    assert!(!has_keys(s), "{shown}");
+                    keys(s, &argv, &mut out);
+                    assert_eq!(out, [], "{shown}");
+                }
+                "Invalid number of arguments specified for command" => match resolve(&argv) {
+                    Err(CommandError::WrongArity(s)) => assert!(has_keys(s), "{shown}"),
+                    other => panic!("{shown}: {other:?}"),
+                },
+                "Invalid arguments specified for command" => {
+                    let s = resolve(&argv).unwrap();
+                    assert!(has_keys(s), "{shown}");
+                    assert!(
+                        !s.flags.contains(CommandFlags::NO_MANDATORY_KEYS),
+                        "{shown}"
+                    );
+                    keys(s, &argv, &mut out);
+                    assert_eq!(out, [], "{shown}");
+                    truncation_agrees(s, &argv).unwrap();
+                }
+                other => panic!("{shown}: unexpected error {other}"),
+            }
+            continue;
+        }
+        let s = resolve(&argv).unwrap_or_else(|e| panic!("{shown}: {e:?}"));
+        assert!(has_keys(s), "{shown}");
+        keys(s, &argv, &mut out);
+        let expected = case["keys"].as_array().unwrap();
+        if expected.is_empty() {
+            assert!(s.flags.contains(CommandFlags::NO_MANDATORY_KEYS), "{shown}");
+        } else {
+            with_keys += 1;
+        }
+        assert_eq!(out.len(), expected.len(), "{shown}: {out:?}");
+        for (got, want) in out.iter().zip(expected) {
+            assert_eq!(argv[got.pos], latin1(&want["name"]), "{shown}: {out:?}");
+            if let Some(pos) = want["pos"].as_u64() {
+                assert_eq!(got.pos as u64, pos, "{shown}");
+            }
+            assert_eq!(got.flags, key_flags(&want["flags"]), "{shown}: {out:?}");
+        }
+        truncation_agrees(s, &argv).unwrap();
+    }
+    assert!(with_keys >= 400, "{with_keys}");
 }
 
 // ------------------------------------------------------------ properties
