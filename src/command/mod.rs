@@ -16,7 +16,19 @@
 //!
 //! The table itself ([`COMMANDS`]) is generated from a real `redis-server`
 //! by `tools/gen_command_table.py`; it is static data, sorted by name, and
-//! every lookup is an allocation-free binary search.
+//! every lookup is an allocation-free binary search. Each [`CommandSpec`]
+//! also carries what the ACL check needs to know about a command:
+//!
+//! - a dense [`CommandSpec::id`] (below [`COMMAND_COUNT`]; [`all_specs`],
+//!   [`spec_by_id`]), for per-command bitsets;
+//! - its ACL categories and subcommands;
+//! - its Redis 7 key specifications, getkeys procedure and channel
+//!   arguments (`keyspec.rs`), which [`keys`], [`has_keys`], [`channels`],
+//!   [`has_channels`] and [`args_needed`] read exactly as Redis 7.0.15 does
+//!   (`keys.rs`).
+//!
+//! This module knows commands only: nothing here knows users, rules or
+//! patterns (that is the ACL code's), and nothing writes to the network.
 
 use core::cmp::Ordering;
 use core::fmt;
@@ -25,9 +37,11 @@ use core::fmt;
 mod table;
 
 #[cfg(test)]
+mod keys_tests;
+#[cfg(test)]
 mod tests;
 
-pub use table::{COMMANDS, REDIS_VERSION};
+pub use table::{COMMAND_COUNT, COMMANDS, REDIS_VERSION};
 
 /// Set operations shared by the bitset newtypes below.
 macro_rules! bitset_ops {
@@ -112,6 +126,16 @@ impl CommandFlags {
 }
 
 bitset_ops!(CommandFlags);
+
+// After the macro, which it uses.
+mod keys;
+mod keyspec;
+
+pub use keys::{ChannelRef, KeyRef, args_needed, channels, has_channels, has_keys, keys};
+pub use keyspec::{
+    BeginSearch, CHANNEL_FLAG_NAMES, ChannelFlags, ChannelSpec, FindKeys, GetKeys, KEY_FLAG_NAMES,
+    KeyFlags, KeySpec,
+};
 
 /// Every flag with its `COMMAND INFO` name, in bit order.
 pub const COMMAND_FLAG_NAMES: &[(&str, CommandFlags)] = &[
@@ -276,6 +300,10 @@ fn write_bit_names<T: Copy>(
 /// One Redis command or subcommand, as `COMMAND INFO` describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandSpec {
+    /// Dense index over every command and subcommand of the table, below
+    /// [`COMMAND_COUNT`]: each top-level command in name order, followed by
+    /// its subcommands. Stable only for one generated table.
+    pub id: u16,
     /// Lowercase full name: `get`, or `client|kill` for a subcommand.
     pub name: &'static str,
     /// Positive: exactly this many arguments (command name included);
@@ -292,12 +320,21 @@ pub struct CommandSpec {
     pub last_key: i16,
     /// See [`CommandSpec::first_key`].
     pub key_step: i16,
+    /// Redis 7 key specifications, in `COMMAND INFO` order (which is the
+    /// order Redis reports keys in).
+    pub key_specs: &'static [KeySpec],
+    /// The getkeys procedure Redis falls back to, if the command has one.
+    pub getkeys: Option<GetKeys>,
+    /// The channel arguments, for the pub/sub commands that have them.
+    pub channels: Option<ChannelSpec>,
     /// Subcommands, sorted by name; empty unless this is a container.
     pub subcommands: &'static [CommandSpec],
 }
 
-/// Builds a table entry; used by the generated table.
+/// Builds a table entry; used by the generated table, whose rows add key
+/// specs, getkeys and channels with the methods below.
 const fn cmd(
+    id: u16,
     name: &'static str,
     arity: i16,
     flags: &[CommandFlags],
@@ -318,6 +355,7 @@ const fn cmd(
         rest = tail;
     }
     CommandSpec {
+        id,
         name,
         arity,
         flags: CommandFlags(flag_bits),
@@ -325,7 +363,41 @@ const fn cmd(
         first_key: keys.0,
         last_key: keys.1,
         key_step: keys.2,
+        key_specs: &[],
+        getkeys: None,
+        channels: None,
         subcommands,
+    }
+}
+
+// Table builders (see `cmd`).
+impl CommandSpec {
+    const fn key_specs(self, key_specs: &'static [KeySpec]) -> Self {
+        Self { key_specs, ..self }
+    }
+
+    const fn getkeys(self, getkeys: GetKeys) -> Self {
+        Self {
+            getkeys: Some(getkeys),
+            ..self
+        }
+    }
+
+    const fn channels(self, flags: &[ChannelFlags], start: usize, count: Option<usize>) -> Self {
+        let mut bits = 0;
+        let mut rest = flags;
+        while let [first, tail @ ..] = rest {
+            bits |= first.0;
+            rest = tail;
+        }
+        Self {
+            channels: Some(ChannelSpec {
+                flags: ChannelFlags(bits),
+                start,
+                count,
+            }),
+            ..self
+        }
     }
 }
 
@@ -398,6 +470,28 @@ fn search(
 /// finds `GET` only on a rare, per-process-random hash collision.)
 pub fn lookup_command(name: &[u8]) -> Option<&'static CommandSpec> {
     search(COMMANDS, name, |spec| spec.name)
+}
+
+/// Every command and subcommand of the table, in [`CommandSpec::id`]
+/// order: each top-level command, then its subcommands.
+pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .flat_map(|c| core::iter::once(c).chain(c.subcommands.iter()))
+}
+
+/// The command or subcommand whose [`CommandSpec::id`] is `id`.
+pub fn spec_by_id(id: u16) -> Option<&'static CommandSpec> {
+    // Ids grow along COMMANDS (each container's subcommands take the ids
+    // right after it), so the owner is the last top-level id <= `id`.
+    let owner = COMMANDS
+        .partition_point(|c| c.id <= id)
+        .checked_sub(1)
+        .and_then(|i| COMMANDS.get(i))?;
+    match id.checked_sub(owner.id)?.checked_sub(1) {
+        None => Some(owner),
+        Some(sub) => owner.subcommands.get(usize::from(sub)),
+    }
 }
 
 /// Whether `name` is a container command (one with subcommands).

@@ -16,12 +16,6 @@ fn bytes_list<A: AsRef<[u8]>>(argv: &[A]) -> Vec<String> {
         .collect()
 }
 
-fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .flat_map(|c| core::iter::once(c).chain(c.subcommands.iter()))
-}
-
 // ------------------------------------------------------------------ table
 
 #[test]
@@ -114,9 +108,19 @@ fn containers() {
 #[test]
 fn known_entries() {
     let get = lookup_command(b"get").unwrap();
+    static GET_KEYS: [KeySpec; 1] = [KeySpec {
+        flags: KeyFlags::RO.union(KeyFlags::ACCESS),
+        begin_search: BeginSearch::Index { pos: 1 },
+        find_keys: FindKeys::Range {
+            lastkey: 0,
+            step: 1,
+            limit: 0,
+        },
+    }];
     assert_eq!(
         *get,
         CommandSpec {
+            id: get.id,
             name: "get",
             arity: 2,
             flags: CommandFlags::READONLY.union(CommandFlags::FAST),
@@ -126,6 +130,9 @@ fn known_entries() {
             first_key: 1,
             last_key: 1,
             key_step: 1,
+            key_specs: &GET_KEYS,
+            getkeys: None,
+            channels: None,
             subcommands: &[],
         }
     );
@@ -243,6 +250,148 @@ fn debug_formatting() {
         format!("{:?}", AclCategories::READ.union(AclCategories(1 << 30))),
         "AclCategories(read | 0x40000000)"
     );
+}
+
+#[test]
+fn ids_are_dense_in_table_order() {
+    let specs: Vec<&CommandSpec> = all_specs().collect();
+    assert_eq!(specs.len(), COMMAND_COUNT);
+    // 240 commands and 126 subcommands in 7.0.15.
+    assert_eq!(COMMAND_COUNT, 366);
+    for (i, s) in specs.iter().enumerate() {
+        assert_eq!(usize::from(s.id), i, "{}", s.name);
+        let by_id = spec_by_id(s.id).unwrap();
+        assert!(core::ptr::eq(by_id, *s), "{}", s.name);
+    }
+    assert!(spec_by_id(u16::try_from(COMMAND_COUNT).unwrap()).is_none());
+    assert!(spec_by_id(u16::MAX).is_none());
+    assert_eq!(spec_by_id(0).unwrap().name, "acl");
+    assert_eq!(spec_by_id(1).unwrap().name, "acl|cat");
+    let kill = lookup_command(b"client")
+        .unwrap()
+        .lookup_subcommand(b"kill")
+        .unwrap();
+    assert!(core::ptr::eq(spec_by_id(kill.id).unwrap(), kill));
+}
+
+#[test]
+fn getkeys_procedures() {
+    let mut with: Vec<(&str, GetKeys)> = all_specs()
+        .filter_map(|s| s.getkeys.map(|g| (s.name, g)))
+        .collect();
+    with.sort_unstable_by_key(|&(n, _)| n);
+    use GetKeys as G;
+    assert_eq!(
+        with,
+        [
+            ("bitfield", G::Bitfield),
+            ("blmpop", G::Blmpop),
+            ("bzmpop", G::Blmpop),
+            ("eval", G::Eval),
+            ("eval_ro", G::Eval),
+            ("evalsha", G::Eval),
+            ("evalsha_ro", G::Eval),
+            ("fcall", G::Function),
+            ("fcall_ro", G::Function),
+            ("georadius", G::Georadius),
+            ("georadiusbymember", G::Georadius),
+            ("lmpop", G::Lmpop),
+            ("migrate", G::Migrate),
+            ("set", G::Set),
+            ("sintercard", G::Sintercard),
+            ("sort", G::Sort),
+            ("sort_ro", G::SortRo),
+            ("xread", G::Xread),
+            ("xreadgroup", G::Xread),
+            ("zdiff", G::ZunionInterDiff),
+            ("zdiffstore", G::ZunionInterDiffStore),
+            ("zinter", G::ZunionInterDiff),
+            ("zintercard", G::ZunionInterDiff),
+            ("zinterstore", G::ZunionInterDiffStore),
+            ("zmpop", G::Zmpop),
+            ("zunion", G::ZunionInterDiff),
+            ("zunionstore", G::ZunionInterDiffStore),
+        ]
+    );
+}
+
+/// `populateCommandLegacyRangeSpec` (`server.c`): the (first, last, step)
+/// triple and the `movablekeys` flag Redis derives from the key specs.
+fn legacy_from_key_specs(s: &CommandSpec) -> ((i16, i16, i16), bool) {
+    let specs = s.key_specs;
+    let simple = |k: &KeySpec| match (k.begin_search, k.find_keys) {
+        (BeginSearch::Index { pos }, FindKeys::Range { lastkey, step, .. }) => {
+            Some((pos, lastkey, step))
+        }
+        _ => None,
+    };
+    // addReplyCommandInfo reports lastkey absolute when it is not negative.
+    let report = |first: i32, last: i32, step: i32| {
+        let last = if last >= 0 { last + first } else { last };
+        let cut = |v: i32| i16::try_from(v).unwrap();
+        (cut(first), cut(last), cut(step))
+    };
+    if specs.is_empty() {
+        return ((0, 0, 0), false);
+    }
+    if let [only] = specs {
+        if let Some((pos, lastkey, step)) = simple(only) {
+            let incomplete = only.flags.contains(KeyFlags::INCOMPLETE);
+            return (report(pos, lastkey, step), incomplete);
+        }
+    }
+    let mut movable = false;
+    let (mut firstkey, mut lastkey, mut prev_lastkey) = (i32::MAX, 0i32, 0i32);
+    for k in specs {
+        let Some((pos, last, step)) = simple(k) else {
+            movable = true;
+            continue;
+        };
+        if step != 1 || (prev_lastkey != 0 && prev_lastkey != pos - 1) {
+            movable = true;
+            continue;
+        }
+        if k.flags.contains(KeyFlags::INCOMPLETE) {
+            movable = true;
+        }
+        firstkey = firstkey.min(pos);
+        let abs = if last >= 0 { last + pos } else { last };
+        // "we use unsigned comparison to handle negative values correctly"
+        lastkey = (lastkey as u32).max(abs as u32) as i32;
+        prev_lastkey = lastkey;
+    }
+    if firstkey == i32::MAX {
+        return ((0, 0, 0), true);
+    }
+    let rel = if lastkey < 0 {
+        lastkey
+    } else {
+        lastkey - firstkey
+    };
+    (report(firstkey, rel, 1), movable)
+}
+
+#[test]
+fn key_specs_agree_with_legacy_triple_and_movablekeys() {
+    // COMMAND INFO's (first, last, step) and movablekeys come from the key
+    // specs; deriving them again checks the specs were read whole.
+    for s in all_specs() {
+        let (triple, movable) = legacy_from_key_specs(s);
+        assert_eq!(triple, (s.first_key, s.last_key, s.key_step), "{}", s.name);
+        assert_eq!(
+            movable,
+            s.flags.contains(CommandFlags::MOVABLEKEYS),
+            "{}",
+            s.name
+        );
+    }
+    // Only the shard-channel commands have specs but no keys (not_key).
+    let mut not_keys: Vec<&str> = all_specs()
+        .filter(|s| !s.key_specs.is_empty() && !has_keys(s))
+        .map(|s| s.name)
+        .collect();
+    not_keys.sort_unstable();
+    assert_eq!(not_keys, ["spublish", "ssubscribe", "sunsubscribe"]);
 }
 
 // ----------------------------------------------------------------- lookup
