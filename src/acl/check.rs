@@ -7,7 +7,7 @@
 //! first in Redis, see [`crate::command::resolve`]) and authenticated the
 //! client; this module only answers "may this user run this".
 
-use super::stub::{self as keys, ChannelFlags, ChannelRef, KeyFlags, KeyRef};
+use crate::command::{self as keys, ChannelFlags, ChannelRef, KeyFlags, KeyRef};
 use crate::command::{CommandFlags, CommandSpec, c_str};
 
 use super::Permissions;
@@ -165,7 +165,6 @@ fn check_selector<F: Fn(usize) -> bool>(
     }
     if !selector.all_keys() && keys::has_keys(spec) {
         if !scratch.keys_ready {
-            scratch.keys.clear();
             keys::keys(spec, argv.args, &mut scratch.keys);
             scratch.keys_ready = true;
         }

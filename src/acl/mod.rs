@@ -18,7 +18,6 @@ pub mod glob;
 pub mod log;
 pub mod rules;
 mod selector;
-mod stub;
 
 pub use check::{Argv, Denial, Scratch};
 pub use rules::{KeyPattern, RuleError, SelectorRule};
@@ -27,7 +26,7 @@ pub use selector::Selector;
 /// How many leading arguments [`Permissions::check`] reads for a command
 /// of `argc` arguments (the rest may stream past unseen).
 pub fn args_needed(spec: &crate::command::CommandSpec, argc: usize) -> usize {
-    stub::args_needed(spec, argc)
+    crate::command::args_needed(spec, argc)
 }
 
 /// A user's permissions: the root selector, then the selectors added with

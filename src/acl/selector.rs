@@ -43,12 +43,8 @@ pub(super) struct CommandBits(Vec<u64>);
 
 impl CommandBits {
     /// The bit Redis reserves for commands loaded later (its last bit).
-    pub(super) fn future() -> usize {
-        super::stub::count()
-    }
-    fn words() -> usize {
-        (super::stub::count() + 1).div_ceil(64)
-    }
+    pub(super) const FUTURE: usize = command::COMMAND_COUNT;
+    const WORDS: usize = (command::COMMAND_COUNT + 1).div_ceil(64);
 
     pub(super) fn get(&self, id: usize) -> bool {
         self.0
@@ -61,7 +57,7 @@ impl CommandBits {
             if !value {
                 return;
             }
-            self.0 = vec![0; Self::words()];
+            self.0 = vec![0; Self::WORDS];
         }
         if let Some(word) = self.0.get_mut(id / 64) {
             if value {
@@ -74,7 +70,7 @@ impl CommandBits {
 
     fn fill(&mut self, value: bool) {
         self.0 = if value {
-            vec![u64::MAX; Self::words()]
+            vec![u64::MAX; Self::WORDS]
         } else {
             Vec::new()
         };
@@ -174,17 +170,17 @@ impl Selector {
     /// `ACLChangeSelectorPerm`: the command's bit, its first-argument
     /// list reset, and every subcommand's bit.
     fn change_perm(&mut self, spec: &CommandSpec, allow: bool) {
-        let id = super::stub::id(spec);
+        let id = usize::from(spec.id);
         self.set_bit(id, allow);
         self.first_args.retain(|(command, _)| *command != id);
         for sub in spec.subcommands {
-            self.set_bit(super::stub::id(sub), allow);
+            self.set_bit(usize::from(sub.id), allow);
         }
     }
 
     /// `ACLAddAllowedFirstArg`: no duplicates (case-insensitive).
     fn add_first_arg(&mut self, spec: &CommandSpec, arg: &str) {
-        let id = super::stub::id(spec);
+        let id = usize::from(spec.id);
         match self
             .first_args
             .iter_mut()
@@ -220,13 +216,13 @@ impl Selector {
 
     /// Whether the command bit of `spec` is set.
     pub fn allows_command_bit(&self, spec: &CommandSpec) -> bool {
-        self.commands.get(super::stub::id(spec))
+        self.commands.get(usize::from(spec.id))
     }
 
     /// Whether the future-commands bit is set (the last of `+@all` /
     /// `-@all` was `+@all`).
     pub fn allows_future_commands(&self) -> bool {
-        self.commands.get(CommandBits::future())
+        self.commands.get(CommandBits::FUTURE)
     }
 
     /// `~*` / `allkeys`.
@@ -251,7 +247,7 @@ impl Selector {
 
     /// The first arguments allowed for `spec`'s id, if any.
     pub fn first_args(&self, spec: &CommandSpec) -> &[String] {
-        let id = super::stub::id(spec);
+        let id = usize::from(spec.id);
         self.first_args
             .iter()
             .find(|(command, _)| *command == id)
