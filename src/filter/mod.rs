@@ -22,6 +22,7 @@
 //! every connection on this worker. When a host call fails, the connection is
 //! closed: nothing is forwarded that the session did not decide.
 
+mod acl_log;
 mod metrics;
 
 use std::cell::RefCell;
@@ -145,7 +146,12 @@ impl RootContext for Root {
         // configuration (or without a marker key) gets a context that
         // refuses it.
         let session = match (&self.config, marker_key()) {
-            (Some(config), Some(key)) => Some(Session::new(config.clone(), key)),
+            (Some(config), Some(key)) => Some(Session::with_log(
+                config.clone(),
+                key,
+                Rc::new(acl_log::SharedLog),
+                Vec::new(),
+            )),
             _ => None,
         };
         self.metrics.connection();
@@ -201,6 +207,23 @@ impl Context for Connection {
 }
 
 impl StreamContext for Connection {
+    fn on_new_connection(&mut self) -> Action {
+        if let Some(session) = self.session.as_mut() {
+            let property = |path: Vec<&str>| match hostcalls::get_property(path) {
+                Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+                _ => "?".to_owned(),
+            };
+            let info = format!(
+                "id={} addr={} laddr={}",
+                self.id,
+                property(vec!["source", "address"]),
+                property(vec!["destination", "address"]),
+            );
+            session.set_client_info(info.into_bytes());
+        }
+        Action::Continue
+    }
+
     fn on_downstream_data(&mut self, size: usize, _end_of_stream: bool) -> Action {
         self.carry(BufferType::DownstreamData, size, false)
     }

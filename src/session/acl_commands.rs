@@ -12,6 +12,7 @@
 //! Whether the user may run these commands at all was decided before, by
 //! the ACL gate, exactly as for any command.
 
+use crate::acl::log::LogStore;
 use crate::acl::{self, Denial, describe};
 use crate::command::{self, AclCategories, c_str};
 use crate::resp::request::Args;
@@ -53,6 +54,24 @@ impl Protocol {
         }
     }
 
+    /// `addReplyDouble`: `%.17g`, as a bulk string in RESP2.
+    fn double(self, out: &mut Vec<u8>, value: f64) {
+        let text = format_g17(value);
+        if self.resp3 {
+            out.push(b',');
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        } else {
+            write_bulk(out, text.as_bytes());
+        }
+    }
+
+    fn integer(self, out: &mut Vec<u8>, value: u64) {
+        out.push(b':');
+        write_decimal(out, value);
+        out.extend_from_slice(b"\r\n");
+    }
+
     fn null(self, out: &mut Vec<u8>) {
         out.extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
     }
@@ -71,6 +90,7 @@ pub(super) fn answer(
     args: &Args,
     protocol: Protocol,
     scratch: &mut acl::Scratch,
+    log: &dyn LogStore,
 ) -> Answer {
     let mut out = Vec::new();
     if (0..args.argc()).any(|i| !args.is_whole(i)) {
@@ -112,9 +132,7 @@ pub(super) fn answer(
         "acl|cat" => cat(&argv, &mut out),
         "acl|dryrun" => dryrun(users, &argv, scratch, &mut out),
         // The server's log would show the proxy's own identity.
-        "acl|log" => {
-            out.extend_from_slice(b"*0\r\n");
-        }
+        "acl|log" => acl_log(&argv, log, protocol, &mut out),
         "acl|setuser" | "acl|deluser" | "acl|save" | "acl|load" => {
             out.extend_from_slice(b"-ERR ACL ");
             out.extend(spec.short_name().bytes().map(|b| b.to_ascii_uppercase()));
@@ -277,4 +295,95 @@ fn named(kind: &[u8], arg: Option<&[u8]>) -> Vec<u8> {
     text.extend_from_slice(b"' ");
     text.extend_from_slice(kind);
     text
+}
+
+/// `ACL LOG [count | RESET]`.
+fn acl_log(argv: &[&[u8]], log: &dyn LogStore, protocol: Protocol, out: &mut Vec<u8>) {
+    let mut count: usize = 10;
+    match argv {
+        [_, _] => {}
+        [_, _, arg] if c_str(arg).eq_ignore_ascii_case(b"reset") => {
+            log.reset();
+            out.extend_from_slice(b"+OK\r\n");
+            return;
+        }
+        [_, _, arg] => match crate::resp::parse_redis_int(arg) {
+            Some(n) => count = usize::try_from(n).unwrap_or(0),
+            None => {
+                out.extend_from_slice(b"-ERR value is not an integer or out of range\r\n");
+                return;
+            }
+        },
+        _ => return subcommand_syntax_error(argv, out),
+    }
+    let now = log.now_ms();
+    let snapshot = log.read();
+    let entries = snapshot.entries();
+    let shown = entries.get(..count.min(entries.len())).unwrap_or_default();
+    write_array_header(out, shown.len());
+    for entry in shown {
+        protocol.map(out, 7);
+        write_bulk(out, b"count");
+        protocol.integer(out, entry.count);
+        write_bulk(out, b"reason");
+        write_bulk(out, entry.reason.name().as_bytes());
+        write_bulk(out, b"context");
+        write_bulk(
+            out,
+            if entry.in_multi {
+                b"multi"
+            } else {
+                b"toplevel"
+            },
+        );
+        write_bulk(out, b"object");
+        write_bulk(out, &entry.object);
+        write_bulk(out, b"username");
+        write_bulk(out, &entry.username);
+        write_bulk(out, b"age-seconds");
+        protocol.double(out, now.saturating_sub(entry.time_ms) as f64 / 1000.0);
+        write_bulk(out, b"client-info");
+        write_bulk(out, &entry.client_info);
+    }
+}
+
+/// C's `printf("%.17g", value)` for finite values.
+fn format_g17(value: f64) -> String {
+    if value == 0.0 {
+        return "0".to_owned();
+    }
+    let scientific = format!("{value:.16e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let trim = |digits: &str| -> String {
+        if digits.contains('.') {
+            digits
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_owned()
+        } else {
+            digits.to_owned()
+        }
+    };
+    if !(-4..17).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim(mantissa), exponent.abs());
+    }
+    let decimals = usize::try_from(16 - exponent).unwrap_or(0);
+    trim(&format!("{value:.decimals$}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_g17;
+
+    #[test]
+    fn doubles_like_printf() {
+        assert_eq!(format_g17(0.0), "0");
+        assert_eq!(format_g17(1.5), "1.5");
+        assert_eq!(format_g17(12.345), "12.345000000000001");
+        assert_eq!(format_g17(0.001), "0.001");
+        assert_eq!(format_g17(100.0), "100");
+        assert_eq!(format_g17(1e20), "1e+20");
+    }
 }

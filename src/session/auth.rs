@@ -119,6 +119,23 @@ pub fn hello(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Out
     }
 }
 
+/// The user name a failed `AUTH` or `HELLO … AUTH` tried, for the ACL log:
+/// `default` for `AUTH <password>`.
+pub fn tried_username(is_auth: bool, args: &Args) -> Vec<u8> {
+    let name = if is_auth {
+        if args.argc() == 2 {
+            Some(&b"default"[..])
+        } else {
+            args.get(1)
+        }
+    } else {
+        (2..args.argc())
+            .find(|&i| args.get(i).is_some_and(|a| is_option(a, b"AUTH")))
+            .and_then(|i| args.get(i + 1))
+    };
+    name.unwrap_or_default().to_vec()
+}
+
 /// True when a `HELLO` must be answered here rather than sent on: it names
 /// `AUTH` somewhere (so it may carry a client credential, which must never
 /// reach the server), or an argument was too long to keep.

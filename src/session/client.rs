@@ -8,6 +8,7 @@
 use std::rc::Rc;
 
 use crate::acl;
+use crate::acl::log::{Entry, Reason};
 use crate::command::{self, CommandError};
 use crate::config::Config;
 use crate::resp::output::Output;
@@ -351,12 +352,14 @@ impl State {
             };
             let current = self.client.identity.user.unwrap_or(UserId::DEFAULT);
             let config = Rc::clone(&self.config);
+            let log = Rc::clone(&self.log);
             match acl_commands::answer(
                 config.users(),
                 current,
                 args,
                 protocol,
                 &mut self.client.scratch,
+                log.as_ref(),
             ) {
                 acl_commands::Answer::Reply(reply) => {
                     self.reply_locally(input, out, Reply::Owned(reply.into()), false);
@@ -446,13 +449,22 @@ impl State {
         let mut reply = Vec::new();
         gate::write_refusal(refusal, args, &mut reply);
         if let Refusal::Denied(denial) = refusal {
-            let user = self
-                .config
+            let config = Rc::clone(&self.config);
+            let user = config
                 .users()
                 .user_name(self.client.identity.user.unwrap_or(UserId::DEFAULT));
+            let command = denial_command(denial, args);
+            let (reason, object) = match denial {
+                acl::Denial::Command(_) => (Reason::Command, command.as_bytes()),
+                acl::Denial::Key { pos } => (Reason::Key, args.get(pos).unwrap_or_default()),
+                acl::Denial::Channel { pos } => {
+                    (Reason::Channel, args.get(pos).unwrap_or_default())
+                }
+            };
+            self.log_acl(reason, object, user.as_bytes());
             self.events.push(SessionEvent::Denied {
                 user: user.to_owned(),
-                command: denial_command(denial, args),
+                command,
                 reason: denial.reason(),
             });
         }
@@ -464,6 +476,18 @@ impl State {
             return;
         }
         self.reply_locally(input, out, Reply::Owned(reply.into()), false);
+    }
+
+    /// `addACLLogEntry`.
+    fn log_acl(&mut self, reason: Reason, object: &[u8], username: &[u8]) {
+        let mut info = self.client_info.clone();
+        if let Some(user) = self.client.identity.user {
+            info.extend_from_slice(b" user=");
+            info.extend_from_slice(self.config.users().user_name(user).as_bytes());
+        }
+        let now = self.log.now_ms();
+        let entry = Entry::new(reason, self.client.in_multi, object, username, now, &info);
+        self.log.add(entry);
     }
 
     fn reply_command_error(
@@ -509,6 +533,8 @@ impl State {
                 out.push(input, &command);
             }
             Outcome::WrongPass => {
+                let tried = auth::tried_username(is_auth, args);
+                self.log_acl(Reason::Auth, args.get(0).unwrap_or_default(), &tried);
                 self.events.push(SessionEvent::AuthFailed);
                 self.client.auth_failures = self.client.auth_failures.saturating_add(1);
                 let limit = self.config.max_auth_failures();

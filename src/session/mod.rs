@@ -47,6 +47,7 @@ mod server;
 
 use std::rc::Rc;
 
+use crate::acl::log::{LogStore, MemoryLog};
 use crate::config::Config;
 use crate::resp::output::{Output, Verdict};
 use crate::resp::reply::{ReplyError, ReplyFramer};
@@ -229,11 +230,27 @@ struct State {
     events: Vec<SessionEvent>,
     client: client::ClientSide,
     server: server::ServerSide,
+    /// Where denials and failed `AUTH`s are logged for `ACL LOG`.
+    log: Rc<dyn LogStore>,
+    /// This client as the ACL log names it.
+    client_info: Vec<u8>,
 }
 
 impl Session {
-    /// `key` must be unpredictable; it makes this connection's markers.
+    /// A session whose ACL log is its own (tests, tools). `key` must be
+    /// unpredictable; it makes this connection's markers.
     pub fn new(config: Rc<Config>, key: [u8; KEY_LEN]) -> Self {
+        Self::with_log(config, key, Rc::new(MemoryLog::default()), Vec::new())
+    }
+
+    /// A session that adds to and answers `ACL LOG` from `log` (shared by
+    /// the connections of a proxy), naming its client `client_info` there.
+    pub fn with_log(
+        config: Rc<Config>,
+        key: [u8; KEY_LEN],
+        log: Rc<dyn LogStore>,
+        client_info: Vec<u8>,
+    ) -> Self {
         Self {
             parser: RequestParser::new(),
             framer: ReplyFramer::new(),
@@ -246,8 +263,16 @@ impl Session {
                 client: client::ClientSide::new(&config),
                 server: server::ServerSide::default(),
                 config,
+                log,
+                client_info,
             },
         }
+    }
+
+    /// Names this client in the ACL log (`id=… addr=…`), once the adapter
+    /// knows its address.
+    pub fn set_client_info(&mut self, info: Vec<u8>) {
+        self.state.client_info = info;
     }
 
     /// Whether the client has authenticated (or needs not).
