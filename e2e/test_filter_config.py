@@ -21,21 +21,27 @@ BAD = [
     ),
     ("bad base64", {"upstream": {"password": {"base64": "%%%"}}}, r"upstream\.password: 'base64' is not valid base64"),
     (
-        "narrower ACL rule",
-        {"downstream": {"users": [f"user bob on >{SECRET} ~app:* +@all &*"]}},
-        r"downstream\.users\[0\]: user 'bob': .*narrower permissions \(~app:\*\) are not enforced yet",
+        "unknown command in a rule",
+        {"downstream": {"users": [f"user bob on >{SECRET} ~app:* +nosuch"]}},
+        r"downstream\.users\[0\]: user 'bob': rule 4: Error in ACL SETUSER modifier '\+nosuch': "
+        r"Unknown command or category name in ACL",
     ),
     (
-        "command rule",
-        {"downstream": {"users": [f"user bob on >{SECRET} ~* &* +get"]}},
-        r"downstream\.users\[0\]: user 'bob': .*narrower permissions \(\+get\)",
+        "pattern after allkeys",
+        {"downstream": {"users": [f"user bob on >{SECRET} ~* ~app:*"]}},
+        r"user 'bob': rule 4: Error in ACL SETUSER modifier '~app:\*': Adding a pattern after the \*",
+    ),
+    (
+        "unbalanced selector",
+        {"downstream": {"users": [f"user bob on >{SECRET} (~app:* +get"]}},
+        r"user 'bob': rule 3: .*Unmatched parenthesis in acl selector",
     ),
     (
         "default user twice",
         {"downstream": {"password": SECRET, "users": [f"user default on >{SECRET} ~* &* +@all"]}},
         r"downstream\.users\[0\]: user 'default' is defined here and by downstream\.password",
     ),
-    ("unknown ACL rule", {"downstream": {"users": [f"user bob on {SECRET} ~* &* +@all"]}}, r"unknown ACL rule"),
+    ("unknown ACL rule", {"downstream": {"users": [f"user bob on {SECRET} ~* &* +@all"]}}, r"rule 2: Error in ACL SETUSER modifier \(not shown: it may hold a password\): Syntax error"),
     ("not json", "{not json", r"config: "),
     ("empty", "", r"config: the configuration is empty"),
 ]

@@ -37,7 +37,7 @@
 //! contain a secret.
 
 use crate::secret::{MAX_SECRET_LEN, Secret, wipe_string};
-use crate::users::{self, DEFAULT_USER, MAX_ACL_LINE_LEN, MAX_USERS, User, UserDirectory};
+use crate::users::{self, DEFAULT_USER, MAX_ACL_LINE_LEN, MAX_USERS, User, UserDirectory, UserId};
 use base64::Engine as _;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::BTreeMap;
@@ -86,6 +86,9 @@ pub struct Downstream {
     /// Failed `AUTH` attempts after which a connection is closed; 0 for
     /// no limit.
     pub max_auth_failures: u32,
+    /// Per-user server identities, by [`UserId`]: `Some` for a user whose
+    /// entry names its own `upstream`.
+    pub user_upstreams: Vec<Option<Upstream>>,
 }
 
 /// The credentials the proxy sends upstream.
@@ -109,6 +112,20 @@ impl Config {
             Some(downstream) => &downstream.users,
             None => &NO_AUTH,
         }
+    }
+
+    /// The credentials the server connection uses while the client is
+    /// `user` (`None`: not authenticated, or the default user): the user's
+    /// own `upstream`, else the top-level one.
+    pub fn upstream_for(&self, user: Option<UserId>) -> Option<&Upstream> {
+        self.own_upstream(user).or(self.upstream.as_ref())
+    }
+
+    /// Whether `user` has a server identity of its own.
+    pub fn own_upstream(&self, user: Option<UserId>) -> Option<&Upstream> {
+        let downstream = self.downstream.as_ref()?;
+        let index = user.unwrap_or(UserId::DEFAULT).index();
+        downstream.user_upstreams.get(index)?.as_ref()
     }
 
     /// The failed-`AUTH` limit (0 = none); the default without
@@ -460,6 +477,19 @@ impl Parser<'_> {
             Some(node) => Some(self.upstream(node, "upstream")?),
             None => None,
         };
+        if let Some(downstream) = &downstream {
+            let overridden = downstream.user_upstreams.iter().any(Option::is_some);
+            if overridden && upstream.is_none() {
+                // Switching back from a user's own server identity needs
+                // one to switch to: without it, the next user would run as
+                // the previous one on the server.
+                return Err(ConfigError::new(
+                    "downstream.users",
+                    "a user with its own 'upstream' needs the top-level 'upstream' as well \
+                     (the server identity of users without one)",
+                ));
+            }
+        }
         Ok(Config {
             downstream,
             upstream,
@@ -490,9 +520,11 @@ impl Parser<'_> {
         }
 
         let mut default = None;
+        let mut default_upstream = None;
         let mut others = Vec::with_capacity(lines.len());
+        let mut other_upstreams = Vec::with_capacity(lines.len());
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for (index, user) in lines.into_iter().enumerate() {
+        for (index, (user, own_upstream)) in lines.into_iter().enumerate() {
             let user_path = format!("{users_path}[{index}]");
             if let Some(first) = seen.insert(user.name().to_owned(), index) {
                 return Err(ConfigError::new(
@@ -514,8 +546,10 @@ impl Parser<'_> {
                     ));
                 }
                 default = Some(user);
+                default_upstream = own_upstream;
             } else {
                 others.push(user);
+                other_upstreams.push(own_upstream);
             }
         }
         let default = match (&password, default) {
@@ -525,15 +559,23 @@ impl Parser<'_> {
         };
         let users = UserDirectory::new(default, others)
             .map_err(|e| ConfigError::new(&users_path, e.to_string()))?;
+        let mut user_upstreams = vec![default_upstream];
+        user_upstreams.extend(other_upstreams);
         Ok(Downstream {
             users,
             max_auth_failures,
+            user_upstreams,
         })
     }
 
     /// `users`: an array of ACL lines, each a secret (it may hold
-    /// passwords).
-    fn users(&mut self, node: &Json, path: &str) -> Result<Vec<User>, ConfigError> {
+    /// passwords), or `{"acl": <line>, "upstream": {…}}` for a user with
+    /// its own server identity.
+    fn users(
+        &mut self,
+        node: &Json,
+        path: &str,
+    ) -> Result<Vec<(User, Option<Upstream>)>, ConfigError> {
         let Json::Array(items) = node else {
             return Err(type_error(path, "an array of ACL lines", node));
         };
@@ -549,7 +591,19 @@ impl Parser<'_> {
         let mut users = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             let item_path = format!("{path}[{index}]");
-            let line = self.secret(item, &item_path, MAX_ACL_LINE_LEN)?;
+            let (line_node, line_path, own_upstream) = match item {
+                Json::Object(entries) if entries.iter().any(|(key, _)| key == "acl") => {
+                    let fields = object(item, &item_path, &["acl", "upstream"])?;
+                    let own = match fields.get("upstream") {
+                        Some(node) => Some(self.upstream(node, &join(&item_path, "upstream"))?),
+                        None => None,
+                    };
+                    let acl = fields.get("acl").unwrap_or(item);
+                    (acl, join(&item_path, "acl"), own)
+                }
+                _ => (item, item_path.clone(), None),
+            };
+            let line = self.secret(line_node, &line_path, MAX_ACL_LINE_LEN)?;
             let text = std::str::from_utf8(line.expose())
                 .map_err(|_| ConfigError::new(&item_path, "must be valid UTF-8 text"))?;
             let parsed = users::parse_acl_line(text)
@@ -560,7 +614,7 @@ impl Parser<'_> {
                     .iter()
                     .map(|warning| format!("{item_path}: {warning}")),
             );
-            users.push(parsed.user);
+            users.push((parsed.user, own_upstream));
         }
         Ok(users)
     }

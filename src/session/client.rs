@@ -54,6 +54,10 @@ pub(super) struct ClientSide {
     /// The connection speaks RESP3 (a `HELLO 3` went on), for the replies
     /// the filter formats itself.
     resp3: bool,
+    /// Whose own server identity the server connection is logged in with:
+    /// `None` for the top-level `upstream`; `Some(user)` for that user's
+    /// (`Some(None)` is the default user's).
+    server_user: Option<Option<UserId>>,
 }
 
 /// Redis's limit on the replies it buffers for a client that has not
@@ -92,6 +96,17 @@ impl ClientSide {
             refused: None,
             scratch: acl::Scratch::default(),
             resp3: false,
+            server_user: None,
+        }
+    }
+
+    /// The user a connection is as soon as it opens (and after `RESET`):
+    /// the default user if it needs no password, else nobody.
+    fn connect_user(&self) -> Option<UserId> {
+        if self.identity.authenticated {
+            self.identity.user
+        } else {
+            None
         }
     }
 
@@ -132,10 +147,13 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
     }
     if !state.client.started {
         state.client.started = true;
-        if let Some(upstream) = &state.config.upstream {
+        let config = Rc::clone(&state.config);
+        let user = state.client.connect_user();
+        if let Some(upstream) = config.upstream_for(user) {
             upstream.append_auth_command(out.owned(input));
             state.server.expect_auth_reply = true;
         }
+        state.client.server_user = config.own_upstream(user).map(|_| user);
     }
     state.client.chunk_first_marker = state.pending.next_id();
     state.client.read_reply_bytes = 0;
@@ -290,7 +308,10 @@ impl State {
                 // in, and learn when the reset is done from a marker.
                 self.client.in_multi = false;
                 self.reset_identity();
-                let reauth = match &self.config.upstream {
+                let config = Rc::clone(&self.config);
+                let user = self.client.connect_user();
+                self.client.server_user = config.own_upstream(user).map(|_| user);
+                let reauth = match config.upstream_for(user) {
                     Some(upstream) => {
                         upstream.append_auth_command(out.owned(input));
                         self.server.stash_pending += 1;
@@ -478,6 +499,39 @@ impl State {
         self.reply_locally(input, out, Reply::Owned(reply.into()), false);
     }
 
+    /// After the client authenticated as a user: if that user's server
+    /// identity is not the one the server connection has, re-authenticates
+    /// the server connection (its reply swallowed; the marker behind it
+    /// delivers `reply`) and returns true; otherwise does nothing.
+    fn switch_server_identity(&mut self, input: &[u8], out: &mut Output, reply: Reply) -> bool {
+        let config = Rc::clone(&self.config);
+        let user = self.client.identity.user;
+        let target = config.own_upstream(user).map(|_| user);
+        if target == self.client.server_user {
+            return false;
+        }
+        let Some(upstream) = config.upstream_for(user) else {
+            return false;
+        };
+        upstream.append_auth_command(out.owned(input));
+        self.server.stash_pending += 1;
+        self.client.server_user = target;
+        let name = config.users().user_name(user.unwrap_or(UserId::DEFAULT));
+        let identity = match target {
+            Some(_) => format!("the server identity of user '{name}'"),
+            None => "the top-level upstream credentials".to_owned(),
+        };
+        self.send_marker(
+            input,
+            out,
+            Action::Reauthenticated {
+                reply,
+                identity: identity.into(),
+            },
+        );
+        true
+    }
+
     /// `addACLLogEntry`.
     fn log_acl(&mut self, reason: Reason, object: &[u8], username: &[u8]) {
         let mut info = self.client_info.clone();
@@ -514,6 +568,9 @@ impl State {
             Outcome::Reply(reply) => {
                 if reply == replies::OK {
                     self.events.push(SessionEvent::AuthSucceeded);
+                    if self.switch_server_identity(input, out, Reply::Static(reply)) {
+                        return;
+                    }
                 }
                 self.reply_static(input, out, reply);
             }
@@ -529,6 +586,9 @@ impl State {
                 }
                 if !is_auth {
                     self.note_protocol(args);
+                }
+                if authenticated {
+                    self.switch_server_identity(input, out, Reply::Static(b""));
                 }
                 out.push(input, &command);
             }

@@ -42,14 +42,19 @@ pub enum Action {
     /// reply kept just before this one answers it and is dropped; send
     /// this local reply instead.
     OwnReplyDone(Reply),
+    /// Sent right behind an `AUTH` that switched the server connection to
+    /// another server identity (`identity`, for the log): the reply kept
+    /// just before this one answers it; send `reply` if it is `+OK`.
+    Reauthenticated { reply: Reply, identity: Box<str> },
 }
 
 impl Action {
     fn reply_len(&self) -> usize {
         match self {
-            Self::Reply(reply) | Self::ReplyThenClose(reply) | Self::OwnReplyDone(reply) => {
-                reply.bytes().len()
-            }
+            Self::Reply(reply)
+            | Self::ReplyThenClose(reply)
+            | Self::OwnReplyDone(reply)
+            | Self::Reauthenticated { reply, .. } => reply.bytes().len(),
             Self::ResetDone { .. } | Self::Barrier | Self::Close => 0,
         }
     }

@@ -322,7 +322,10 @@ impl State {
     /// too, as Redis would have dropped them.
     fn on_marker_reply(&mut self, answered: Answered, input: &[u8], out: &mut Output) {
         for skipped in answered.skipped {
-            if let Action::ResetDone { reauth: true } | Action::OwnReplyDone(_) = skipped {
+            if let Action::ResetDone { reauth: true }
+            | Action::OwnReplyDone(_)
+            | Action::Reauthenticated { .. } = skipped
+            {
                 self.server.stash_pending = self.server.stash_pending.saturating_sub(1);
             }
         }
@@ -347,6 +350,15 @@ impl State {
                         None => self.upstream_rejected(b"no reply to AUTH after RESET"),
                     }
                 }
+            }
+            Action::Reauthenticated { reply, identity } => {
+                self.server.stash_pending = self.server.stash_pending.saturating_sub(1);
+                match self.server.stash.take() {
+                    Some(answer) if answer == replies::OK => {}
+                    Some(answer) => self.upstream_rejected_as(&answer, Some(&identity)),
+                    None => self.upstream_rejected_as(b"no reply to AUTH", Some(&identity)),
+                }
+                self.deliver(&reply, input, out);
             }
             Action::OwnReplyDone(reply) => {
                 // The kept reply answers the filter's own command: drop it.
@@ -375,6 +387,12 @@ impl State {
     }
 
     fn upstream_rejected(&mut self, reply: &[u8]) {
+        self.upstream_rejected_as(reply, None);
+    }
+
+    /// The server refused credentials the proxy sent: `identity` says
+    /// which, when not the top-level `upstream`.
+    fn upstream_rejected_as(&mut self, reply: &[u8], identity: Option<&str>) {
         self.server.expect_auth_reply = false;
         // The server's error line, without '-' and CRLF; it holds no secret.
         let line = reply
@@ -387,9 +405,11 @@ impl State {
         let mut failure = Vec::new();
         replies::upstream_auth_failed(line, &mut failure);
         self.server.upstream_failure = Some(failure);
-        self.events.push(SessionEvent::UpstreamAuthRejected(
-            String::from_utf8_lossy(line).into_owned(),
-        ));
+        let mut reason = String::from_utf8_lossy(line).into_owned();
+        if let Some(identity) = identity {
+            reason = format!("{reason}; credentials: {identity}");
+        }
+        self.events.push(SessionEvent::UpstreamAuthRejected(reason));
     }
 
     /// Follows (un)subscribe confirmations, `[kind, channel, count]`, and

@@ -861,3 +861,43 @@ fn acl_commands_answer_for_the_proxy_users() {
 fn text_of(bytes: &[u8]) -> String {
     text(bytes)
 }
+
+fn per_user_upstreams() -> Rc<Config> {
+    config(
+        r#"{"downstream": {"users": [
+            "user alice on >alicepw ~* &* +@all",
+            {"acl": "user bob on >bobpw ~* &* +@all", "upstream": {"password": "server-secret"}},
+            {"acl": "user eve on >evepw ~* &* +@all", "upstream": {"password": "wrong"}}]},
+            "upstream": {"password": "server-secret"}}"#,
+    )
+}
+
+#[test]
+fn a_user_with_its_own_server_identity_switches_the_server_connection() {
+    let (got, rig) = exchange(
+        per_user_upstreams(),
+        b"AUTH alice alicepw\r\nGET foo\r\nAUTH bob bobpw\r\nGET foo\r\nAUTH bob bobpw\r\n\
+          AUTH alice alicepw\r\nGET foo\r\n",
+    );
+    assert_eq!(
+        text(&got),
+        "+OK\r\n$3\r\nbar\r\n+OK\r\n$3\r\nbar\r\n+OK\r\n+OK\r\n$3\r\nbar\r\n"
+    );
+    let auths = rig
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("AUTH"))
+        .count();
+    // The first AUTH, bob's, and back to the top-level one for alice (the
+    // second AUTH as bob needs no switch).
+    assert_eq!(auths, 3, "{:?}", rig.commands());
+    assert!(!text(&rig.to_server).contains("bobpw"));
+}
+
+#[test]
+fn a_rejected_server_identity_fails_that_client_clearly() {
+    let (got, _) = exchange(per_user_upstreams(), b"AUTH eve evepw\r\nGET foo\r\n");
+    let text = text(&got);
+    assert!(text.starts_with("-ERR"), "{text}");
+    assert!(!text.contains("$3\r\nbar"), "{text}");
+}

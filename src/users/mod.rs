@@ -280,6 +280,12 @@ pub struct UserId(u32);
 impl UserId {
     /// The default user, present in every directory.
     pub const DEFAULT: UserId = UserId(0);
+
+    /// The user's position in its directory (the default user is 0, the
+    /// others follow in configuration order).
+    pub fn index(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
 }
 
 /// Why `AUTH` failed. Redis answers every case with the same `WRONGPASS`
