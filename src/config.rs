@@ -821,6 +821,7 @@ mod tests {
             "NEWLINE" => Some("pw\n".to_owned()),
             "EMPTY" => Some(String::new()),
             "ALICE_ACL" => Some("user alice on >fromenv ~* &* +@all".to_owned()),
+            "BOB_LINE" => Some("user bob on >bobpw ~bob:* +get".to_owned()),
             "SECRET" => Some(SECRET.to_owned()),
             _ => None,
         }
@@ -1020,6 +1021,52 @@ mod tests {
             err(r#"{"downstream": {"users": [
                 "user default on >a ~* &* +@all", "user default on >b ~* &* +@all"]}}"#),
             "downstream.users[1]: user 'default' is already defined by downstream.users[0]"
+        );
+    }
+
+    #[test]
+    fn users_with_their_own_server_identity() {
+        let parsed = ok(r#"{"downstream": {"users": [
+                "user alice on >a ~* &* +@all",
+                {"acl": {"env": "BOB_LINE"}, "upstream": {"username": "bob-srv", "password": "p"}}]},
+            "upstream": {"password": "top"}}"#);
+        let config = &parsed.config;
+        let users = config.users();
+        let bob = users.find(b"bob").unwrap();
+        let alice = users.find(b"alice").unwrap();
+        assert!(config.own_upstream(Some(bob)).is_some());
+        assert!(config.own_upstream(Some(alice)).is_none());
+        let mut auth = Vec::new();
+        config
+            .upstream_for(Some(bob))
+            .unwrap()
+            .append_auth_command(&mut auth);
+        assert!(auth.ends_with(b"$7\r\nbob-srv\r\n$1\r\np\r\n"));
+        auth.clear();
+        config
+            .upstream_for(Some(alice))
+            .unwrap()
+            .append_auth_command(&mut auth);
+        assert!(auth.ends_with(b"$3\r\ntop\r\n"));
+        assert_eq!(
+            err(
+                r#"{"downstream": {"users": [{"acl": "user b on >x ~* &* +@all",
+                "upstream": {"password": "p"}}]}}"#
+            ),
+            "downstream.users: a user with its own 'upstream' needs the top-level 'upstream' as \
+             well (the server identity of users without one)"
+        );
+        assert_eq!(
+            err(
+                r#"{"downstream": {"users": [{"acl": "user b on >x", "upstrem": {}}]},
+                "upstream": {"password": "p"}}"#
+            ),
+            "downstream.users[0]: unknown field 'upstrem'"
+        );
+        let message = err(r#"{"downstream": {"users": [{"acl": "user b +nosuch"}]}}"#);
+        assert!(
+            message.starts_with("downstream.users[0]: user 'b': rule 1:"),
+            "{message}"
         );
     }
 
