@@ -155,7 +155,7 @@ impl Metrics {
     pub fn record(&self, event: &SessionEvent) {
         increment(match event {
             SessionEvent::AuthSucceeded => self.auth_success,
-            SessionEvent::AuthFailed => self.auth_failure,
+            SessionEvent::AuthFailed { .. } => self.auth_failure,
             SessionEvent::Unauthenticated => self.noauth,
             SessionEvent::TooManyAuthFailures(_) => self.auth_failure_limit,
             SessionEvent::ProtocolError(_)

@@ -265,7 +265,7 @@ impl Connection {
             close = false;
         }
         for event in session.drain_events() {
-            if let SessionEvent::Denied { .. } = event {
+            if let SessionEvent::Denied { .. } | SessionEvent::AuthFailed { .. } = event {
                 self.denials_logged = self.denials_logged.saturating_add(1);
                 if !log_denial(self.denials_logged) {
                     self.metrics.record(&event);
@@ -372,7 +372,14 @@ fn client_address() -> String {
 fn report(event: &SessionEvent, metrics: &Metrics) {
     metrics.record(event);
     match event {
-        SessionEvent::AuthSucceeded | SessionEvent::AuthFailed | SessionEvent::Unauthenticated => {}
+        SessionEvent::AuthSucceeded | SessionEvent::Unauthenticated => {}
+        SessionEvent::AuthFailed { user } => {
+            let user = user.as_deref().unwrap_or("(not a configured user)");
+            info!(
+                "envoy-redis-auth: denied (auth) user '{user}' from {}",
+                client_address()
+            );
+        }
         SessionEvent::TooManyAuthFailures(count) => {
             warn!(
                 "envoy-redis-auth: closing a client connection after {count} failed AUTH attempts"

@@ -595,7 +595,9 @@ impl State {
             Outcome::WrongPass => {
                 let tried = auth::tried_username(is_auth, args);
                 self.log_acl(Reason::Auth, args.get(0).unwrap_or_default(), &tried);
-                self.events.push(SessionEvent::AuthFailed);
+                let users = self.config.users();
+                let user = users.find(&tried).map(|id| users.user_name(id).to_owned());
+                self.events.push(SessionEvent::AuthFailed { user });
                 self.client.auth_failures = self.client.auth_failures.saturating_add(1);
                 let limit = self.config.max_auth_failures();
                 let close = limit > 0 && self.client.auth_failures >= limit;

@@ -126,7 +126,11 @@ pub enum Pause {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionEvent {
     AuthSucceeded,
-    AuthFailed,
+    /// A failed `AUTH`/`HELLO … AUTH`: the user tried, if it is one of the
+    /// configured users (a name that is not may be a misplaced password).
+    AuthFailed {
+        user: Option<String>,
+    },
     /// A command was refused with NOAUTH.
     Unauthenticated,
     /// `max_auth_failures` reached: the connection is being closed.
