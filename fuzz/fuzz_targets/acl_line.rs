@@ -13,7 +13,8 @@
 //! back to the same description.
 #![no_main]
 
-use envoy_redis_auth::users::{self, AclErrorKind, AclRule, RuleError};
+use envoy_redis_auth::acl::RuleError;
+use envoy_redis_auth::users::{self, AclErrorKind, AclRule};
 use envoy_redis_auth_fuzz::taint;
 use libfuzzer_sys::fuzz_target;
 
