@@ -8,6 +8,8 @@ Kinds (the `kind` argument of `start_redis`):
             client certificates not required (`tls-auth-clients no`)
   mtls      TLS only, client certificate required (`tls-auth-clients yes`)
 TLS kinds may add a password (`password=`) or ACL users (`acl_users=`).
+With `acl_users`, `.client()` logs in as the first user that is not
+`default` (with its first `>password`), or as `username=` with `password=`.
 """
 
 from __future__ import annotations
@@ -132,8 +134,12 @@ def start_redis(
     pki: Pki | None = None,
     extra_conf: Sequence[str] = (),
     timeout: float = 15.0,
+    username: str | None = None,
 ) -> RedisServer:
-    """Start a redis-server of `kind` and wait until it accepts connections."""
+    """Start a redis-server of `kind` and wait until it accepts connections.
+
+    `username` (with `password`): the ACL user `.client()` logs in as, instead
+    of the first `acl_users` user that is not `default`."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     tls = kind in ("tls", "mtls")
@@ -141,10 +147,9 @@ def start_redis(
         raise ValueError("TLS redis needs a pki")
     if kind == "password" and password is None:
         password = DEFAULT_SERVER_PASSWORD
-    username = None
     if kind == "acl" and acl_users is None:
         acl_users = DEFAULT_ACL_USERS
-    if acl_users:
+    if acl_users and username is None:
         # Log in as the first user that is not "default", if any.
         for line in acl_users:
             parts = line.split()
