@@ -126,6 +126,32 @@ impl Permissions {
         }
     }
 
+    /// Whether some selector has first arguments listed for `spec`
+    /// (`+select|0`).
+    pub fn has_first_args(&self, spec: &CommandSpec) -> bool {
+        self.selectors().any(|s| !s.first_args(spec).is_empty())
+    }
+
+    /// `ACLUserCheckCmdWithUnrestrictedKeyAccess(…, CMD_KEY_ACCESS)`: some
+    /// selector allows the command and can read every key (`~*`, or a
+    /// readable `*` pattern).
+    pub fn has_unrestricted_read<F: Fn(usize) -> bool>(
+        &self,
+        spec: &'static CommandSpec,
+        argv: &Argv<'_, F>,
+        scratch: &mut Scratch,
+    ) -> bool {
+        scratch.keys_ready = false;
+        self.selectors().any(|selector| {
+            check_selector(selector, spec, argv, scratch).is_ok()
+                && (selector.all_keys()
+                    || selector
+                        .key_patterns()
+                        .iter()
+                        .any(|p| p.read && p.pattern == "*"))
+        })
+    }
+
     /// `ACLCheckAllUserCommandPerm`: allowed if the root selector or any
     /// other selector allows; otherwise the most relevant denial (the
     /// highest [`Denial`] kind, then the last argument position).

@@ -20,6 +20,13 @@ use crate::acl::{self, Denial, Permissions};
 use crate::command::{self, CommandError, CommandFlags, CommandSpec, c_str};
 use crate::resp::request::{Args, HOLD_MAX, Head};
 
+/// The `SORT` options only a user with unrestricted read access may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SortOption {
+    By,
+    Get,
+}
+
 /// [`check`]'s answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Gate {
@@ -37,11 +44,10 @@ pub(super) enum Gate {
 pub(super) enum Refusal {
     /// Unknown command or subcommand, or wrong arity: Redis's own error.
     Command,
-    /// `DEBUG` / `MODULE LOAD`, which Redis refuses by default before it
-    /// looks at users.
-    Protected(&'static CommandSpec),
     /// The ACL says no.
     Denied(Denial),
+    /// `SORT … BY`/`GET` for a user without unrestricted read access.
+    SortOption(SortOption),
     /// The arguments the check needs come after more than [`HOLD_MAX`]
     /// bytes of others.
     TooLarge(&'static CommandSpec),
@@ -94,29 +100,102 @@ pub(super) fn check(
     }
     // The command bit (and first argument) first: a command the user may
     // not run at all is refused without waiting for its keys.
-    let needed = acl::args_needed(spec, head.argc).max(head.argc.min(2));
+    let needed = if matches!(spec.name, "sort" | "sort_ro") {
+        // Its BY/GET options are checked too (see sort_options).
+        head.argc
+    } else {
+        acl::args_needed(spec, head.argc).max(head.argc.min(2))
+    };
     let known = have.min(needed);
     let argv: Vec<&[u8]> = (0..known)
         .map(|i| args.get(i).unwrap_or_default())
         .collect();
     let whole = |i: usize| args.is_whole(i);
+    // (Unless a first argument could still allow it: `+select|0`.)
+    let first_arg_pending = known < 2 && head.argc >= 2 && permissions.has_first_args(spec);
     let verdict = permissions.check_command(spec, &acl::Argv { args: &argv, whole });
-    if let Err(denial) = verdict {
+    if let (Err(denial), false) = (verdict, first_arg_pending) {
         return refuse(spec, denial);
     }
     if have < needed {
         return wait_or_refuse(needed, head, spec);
     }
-    match permissions.check(spec, &acl::Argv { args: &argv, whole }, scratch) {
-        Ok(()) => Gate::Pass,
+    let argv = acl::Argv { args: &argv, whole };
+    match permissions.check(spec, &argv, scratch) {
+        Ok(()) => sort_options(permissions, spec, &argv, scratch),
         Err(denial) => refuse(spec, denial),
     }
 }
 
-fn refuse(spec: &'static CommandSpec, denial: Denial) -> Gate {
-    if spec.flags.contains(CommandFlags::PROTECTED) {
-        return Gate::Refuse(Refusal::Protected(spec));
+/// `SORT`'s own check (`sortCommandGeneric`): its `BY <pattern with *>`
+/// and `GET` options read keys the key specs cannot name, so Redis allows
+/// them only to a user with unrestricted read access for the command. The
+/// options are walked as Redis walks them: an earlier option error is the
+/// server's to report.
+fn sort_options<F: Fn(usize) -> bool>(
+    permissions: &Permissions,
+    spec: &'static CommandSpec,
+    argv: &acl::Argv<'_, F>,
+    scratch: &mut acl::Scratch,
+) -> Gate {
+    let readonly = match spec.name {
+        "sort" => false,
+        "sort_ro" => true,
+        _ => return Gate::Pass,
+    };
+    let args = argv.args;
+    let is = |i: usize, word: &[u8]| {
+        args.get(i)
+            .is_some_and(|a| c_str(a).eq_ignore_ascii_case(word))
+    };
+    let long = |i: usize| {
+        args.get(i)
+            .and_then(|a| crate::resp::parse_redis_int(a))
+            .is_some()
+    };
+    let mut unrestricted = None;
+    let mut j = 2;
+    while j < args.len() {
+        let left = args.len() - j - 1;
+        let option = if is(j, b"asc") || is(j, b"desc") || is(j, b"alpha") {
+            None
+        } else if is(j, b"limit") && left >= 2 {
+            if !long(j + 1) || !long(j + 2) {
+                return Gate::Pass;
+            }
+            j += 2;
+            None
+        } else if !readonly && is(j, b"store") && left >= 1 {
+            j += 1;
+            None
+        } else if is(j, b"by") && left >= 1 {
+            j += 1;
+            let pattern = args.get(j).map(|a| c_str(a)).unwrap_or_default();
+            pattern.contains(&b'*').then_some(SortOption::By)
+        } else if is(j, b"get") && left >= 1 {
+            j += 1;
+            Some(SortOption::Get)
+        } else {
+            return Gate::Pass; // a syntax error: the server's
+        };
+        if let Some(option) = option {
+            let allowed = *unrestricted
+                .get_or_insert_with(|| permissions.has_unrestricted_read(spec, argv, scratch));
+            if !allowed {
+                return Gate::Refuse(Refusal::SortOption(option));
+            }
+        }
+        j += 1;
     }
+    Gate::Pass
+}
+
+/// A denied `DEBUG` / `MODULE LOAD` gets the ACL's answer too: that is
+/// what Redis answers when the server allows them to the connection
+/// (`enable-debug-command local` and the proxy on the same host, or `yes`);
+/// with the default `no` Redis would name that option instead. Either way
+/// the command does not run.
+fn refuse(_spec: &'static CommandSpec, denial: Denial) -> Gate {
     Gate::Refuse(Refusal::Denied(denial))
 }
 
@@ -143,7 +222,6 @@ pub(super) fn write_refusal(refusal: Refusal, args: &Args, out: &mut Vec<u8>) {
                 Ok(spec) => command::write_error_reply(CommandError::WrongArity(spec), &argv, out),
             }
         }
-        Refusal::Protected(spec) => command::write_protected_reply(spec, out),
         Refusal::Denied(denial) => {
             let exec = matches!(denial, Denial::Command(spec) if spec.name == "exec");
             out.extend_from_slice(if exec {
@@ -153,6 +231,15 @@ pub(super) fn write_refusal(refusal: Refusal, args: &Args, out: &mut Vec<u8>) {
             });
             denial.write_reply_text(out);
             out.extend_from_slice(b"\r\n");
+        }
+        Refusal::SortOption(option) => {
+            out.extend_from_slice(match option {
+                SortOption::By => b"-ERR BY",
+                SortOption::Get => b"-ERR GET",
+            });
+            out.extend_from_slice(
+                b" option of SORT denied due to insufficient ACL permissions.\r\n",
+            );
         }
         Refusal::TooLarge(spec) => {
             out.extend_from_slice(b"-ERR the proxy cannot check the '");
