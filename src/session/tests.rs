@@ -901,3 +901,32 @@ fn a_rejected_server_identity_fails_that_client_clearly() {
     assert!(text.starts_with("-ERR"), "{text}");
     assert!(!text.contains("$3\r\nbar"), "{text}");
 }
+
+#[test]
+fn a_denied_exec_ends_the_transaction_on_both_sides() {
+    let config = config(
+        r#"{"downstream": {"users": ["user m on >mpw ~* +multi +get"]},
+            "upstream": {"password": "server-secret"}}"#,
+    );
+    let (got, rig) = exchange(
+        config,
+        b"AUTH m mpw\r\nMULTI\r\nGET foo\r\nSET foo x\r\nEXEC\r\nGET foo\r\n",
+    );
+    assert_eq!(
+        text(&got),
+        "+OK\r\n+OK\r\n+QUEUED\r\n\
+         -NOPERM this user has no permissions to run the 'set' command\r\n\
+         -EXECABORT Transaction discarded because of: NOPERM this user has no permissions to run the 'exec' command\r\n\
+         $3\r\nbar\r\n"
+    );
+    assert!(
+        rig.commands().iter().any(|c| c == "DISCARD"),
+        "{:?}",
+        rig.commands()
+    );
+    assert!(
+        !rig.commands()
+            .iter()
+            .any(|c| c.starts_with("EXEC") || c.starts_with("SET"))
+    );
+}

@@ -56,6 +56,10 @@ enum Setup {
     NoDownstream,
     /// A `nopass` default user: in from the start.
     NopassDefault,
+    /// Like `Users`, but alice's ACL leaves out some keys, channels and
+    /// commands, and the default user is read-only: the ACL gate holds,
+    /// refuses and lets through.
+    Restricted,
 }
 
 impl Setup {
@@ -73,6 +77,14 @@ impl Setup {
             Self::NoDownstream => format!("{{{upstream}}}"),
             Self::NopassDefault => format!(
                 r#"{{"downstream": {{"users": ["user default on nopass ~* &* +@all"]}}, {upstream}}}"#
+            ),
+            Self::Restricted => format!(
+                r#"{{"downstream": {{"users": [
+                    "user default on >{} ~* &* -@all +@read +@connection",
+                    "user alice on >{} ~k* ~f* &n* -@all +@read +@write +@transaction +@pubsub +@connection -setrange (~s* +set)"],
+                    "max_auth_failures": 0}}, {upstream}}}"#,
+                String::from_utf8_lossy(CLIENT_PASSWORD),
+                String::from_utf8_lossy(ALICE_PASSWORD)
             ),
         };
         match crate::config::parse(json.as_bytes(), &|_| None) {
@@ -275,7 +287,7 @@ impl Rig {
             }
             Op::Raw(bytes) => self.from_client.extend_from_slice(cut(bytes, 512)),
             Op::Login(login) => {
-                let real = self.setup == Setup::Users;
+                let real = matches!(self.setup, Setup::Users | Setup::Restricted);
                 self.from_client.extend(login.bytes(real));
             }
             Op::ClientChunk(size) => self.client_chunk(usize::from(*size).max(1))?,
