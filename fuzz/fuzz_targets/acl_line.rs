@@ -36,7 +36,11 @@ fn check_line(line: &str) {
                 taint::assert_not_shown("an AclError", &shown);
                 taint::assert_not_shown("an AclError's Debug", &format!("{error:?}"));
             }
-            if let AclErrorKind::Rule { error: rule_error, shown } = &error.kind {
+            if let AclErrorKind::Rule {
+                error: rule_error,
+                shown,
+            } = &error.kind
+            {
                 assert!(error.rule.is_some(), "a rule error without its position");
                 // Positions count `(...)` groups as one rule: compare them
                 // with the words only when there is no group.
