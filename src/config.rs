@@ -121,6 +121,13 @@ impl Config {
         self.own_upstream(user).or(self.upstream.as_ref())
     }
 
+    /// Whether any user has a server identity of its own.
+    pub fn has_user_upstreams(&self) -> bool {
+        self.downstream
+            .as_ref()
+            .is_some_and(|d| d.user_upstreams.iter().any(Option::is_some))
+    }
+
     /// Whether `user` has a server identity of its own.
     pub fn own_upstream(&self, user: Option<UserId>) -> Option<&Upstream> {
         let downstream = self.downstream.as_ref()?;
@@ -177,6 +184,32 @@ fn append_bulk(out: &mut Vec<u8>, bytes: &[u8]) {
 /// `$<len>\r\n<bytes>\r\n`.
 fn bulk_len(len: usize) -> usize {
     len.to_string().len().saturating_add(len).saturating_add(5)
+}
+
+/// Whether `user` is restricted and may run a script: the proxy sees
+/// the script's call, not the commands inside it.
+fn runs_scripts_beyond_its_rules(user: &User) -> bool {
+    let permissions = user.permissions();
+    if permissions.is_full() {
+        return false;
+    }
+    [
+        "eval",
+        "evalsha",
+        "eval_ro",
+        "evalsha_ro",
+        "fcall",
+        "fcall_ro",
+    ]
+    .iter()
+    .filter_map(|name| crate::command::lookup_command(name.as_bytes()))
+    .any(|spec| {
+        let argv = crate::acl::Argv {
+            args: &[],
+            whole: |_| true,
+        };
+        permissions.check_command(spec, &argv).is_ok()
+    })
 }
 
 /// Why the configuration was refused: the field (`downstream.users[1]`)
@@ -561,6 +594,17 @@ impl Parser<'_> {
             .map_err(|e| ConfigError::new(&users_path, e.to_string()))?;
         let mut user_upstreams = vec![default_upstream];
         user_upstreams.extend(other_upstreams);
+        for (user, own) in users.users().iter().zip(&user_upstreams) {
+            if own.is_none() && runs_scripts_beyond_its_rules(user) {
+                self.warnings.push(format!(
+                    "{users_path}: user {} may run scripts (EVAL, EVALSHA, FCALL…), and the \
+                     commands inside a script run on the server under the proxy's server \
+                     identity, beyond this user's rules; give the user its own 'upstream' with \
+                     the same rules on the server, or take away @scripting",
+                    quote_name(user.name())
+                ));
+            }
+        }
         Ok(Downstream {
             users,
             max_auth_failures,
@@ -1022,6 +1066,23 @@ mod tests {
                 "user default on >a ~* &* +@all", "user default on >b ~* &* +@all"]}}"#),
             "downstream.users[1]: user 'default' is already defined by downstream.users[0]"
         );
+    }
+
+    #[test]
+    fn restricted_users_that_may_run_scripts_are_warned_about() {
+        let parsed = ok(r#"{"downstream": {"users": [
+                "user s on >a ~app:* +get +eval",
+                "user full on >a ~* &* +@all",
+                "user plain on >a ~app:* +get",
+                {"acl": "user own on >a ~app:* +@scripting", "upstream": {"password": "x"}}]},
+            "upstream": {"password": "top"}}"#);
+        let scripts: Vec<&String> = parsed
+            .warnings
+            .iter()
+            .filter(|w| w.contains("may run scripts"))
+            .collect();
+        assert_eq!(scripts.len(), 1, "{:?}", parsed.warnings);
+        assert!(scripts[0].starts_with("downstream.users: user 's' may run scripts"));
     }
 
     #[test]

@@ -19,6 +19,19 @@ const ATTEMPTS: usize = 8;
 pub struct SharedLog;
 
 impl SharedLog {
+    /// Creates the log if no worker has yet: a first write without a
+    /// version could otherwise race another worker's first write and lose
+    /// an entry (an empty log written twice loses nothing).
+    pub fn init() {
+        if let Ok((None, _)) = hostcalls::get_shared_data(KEY) {
+            if let Err(status) =
+                hostcalls::set_shared_data(KEY, Some(&AclLog::default().encode()), None)
+            {
+                warn!("envoy-redis-auth: cannot create the ACL log: {status:?}");
+            }
+        }
+    }
+
     fn load() -> (AclLog, Option<u32>) {
         match hostcalls::get_shared_data(KEY) {
             Ok((bytes, cas)) => {

@@ -57,18 +57,20 @@ impl Denied {
     }
 }
 
-/// A user name as a stats-name segment: letters, digits, `_` and `-` kept,
-/// anything else (a `.` would split the segment) becomes `_`.
+/// A user name as a stats-name segment, one-to-one: ASCII letters and
+/// digits are kept, every other byte becomes `_` and two hex digits (`.`
+/// would split the segment, and Prometheus would turn `-` and `.` into `_`,
+/// merging `x.y`, `x-y` and `x_y`).
 fn stat_segment(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("_{byte:02x}"));
+        }
+    }
+    out
 }
 
 thread_local! {

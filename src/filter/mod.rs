@@ -132,6 +132,7 @@ impl RootContext for Root {
                     },
                 );
                 self.config = Some(Rc::new(parsed.config));
+                acl_log::SharedLog::init();
                 true
             }
             Err(err) => {
@@ -401,7 +402,7 @@ fn report(event: &SessionEvent, metrics: &Metrics) {
         }
         SessionEvent::UpstreamAuthRejected(reason) => {
             error!(
-                "envoy-redis-auth: the Redis server rejected the proxy's AUTH ({reason}); check upstream.username/upstream.password"
+                "envoy-redis-auth: the Redis server rejected the proxy's AUTH ({reason}); check upstream.username/upstream.password (or the user's own upstream in downstream.users)"
             );
         }
         SessionEvent::Denied {

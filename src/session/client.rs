@@ -58,6 +58,15 @@ pub(super) struct ClientSide {
     /// `None` for the top-level `upstream`; `Some(user)` for that user's
     /// (`Some(None)` is the default user's).
     server_user: Option<Option<UserId>>,
+    /// Set by an `AUTH` that switched the server identity: stop parsing.
+    switching: bool,
+    /// `CLIENT REPLY OFF` went on (and no `ON` since), or a `SKIP` is
+    /// armed for the next command, or the command being read is the one a
+    /// `SKIP` silences. Tracked only when some user has its own server
+    /// identity: switching needs the server's reply to its `AUTH`.
+    reply_off: bool,
+    reply_skip: bool,
+    skip_now: bool,
 }
 
 /// Redis's limit on the replies it buffers for a client that has not
@@ -97,6 +106,10 @@ impl ClientSide {
             scratch: acl::Scratch::default(),
             resp3: false,
             server_user: None,
+            switching: false,
+            reply_off: false,
+            reply_skip: false,
+            skip_now: false,
         }
     }
 
@@ -129,6 +142,17 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
         state,
         ..
     } = session;
+    process(parser, out, state, input)
+}
+
+/// One chunk of client bytes: from the host, or held while the server
+/// connection switched identity (see [`Replication::Switching`]).
+pub(super) fn process<'a>(
+    parser: &mut crate::resp::request::RequestParser,
+    out: &'a mut Output,
+    state: &mut State,
+    input: &'a [u8],
+) -> Step<'a> {
     out.begin();
     if state.replication.is_waiting() {
         // Nothing passes until the server has taken the SYNC.
@@ -170,7 +194,14 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
                 let disposition = state.decide(&head, input, out);
                 parser.decide(input, out, disposition);
             }
-            Event::Command(args) => state.on_command(args, input, out),
+            Event::Command(args) => {
+                state.on_command(args, input, out);
+                if state.client.switching {
+                    // The rest waits for the server to accept the new
+                    // server identity.
+                    break;
+                }
+            }
             Event::Forwarded => state.after_forwarded(input, out),
             Event::Error(error) => {
                 state.events.push(SessionEvent::ProtocolError(error));
@@ -197,6 +228,16 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
         }
     }
     parser.end_chunk(input);
+    if std::mem::take(&mut state.client.switching) {
+        let after = input.get(pos..).unwrap_or_default().to_vec();
+        state.replication = Replication::Switching { after };
+        let mut step = Step::new(out.finish(input));
+        step.pause = Pause::Start;
+        if std::mem::take(&mut state.client.closing_started) {
+            step.close = Close::Deadline;
+        }
+        return step;
+    }
     let held = state.client.hold.take().map(|(from, to)| {
         let mut command = out.split_off(input, from);
         let after = command.split_off(to.saturating_sub(from));
@@ -225,6 +266,8 @@ enum Special {
     Replication,
     /// `ACL` / `CONFIG`: screened when the proxy owns the users.
     Screened,
+    /// `CLIENT`: its `REPLY` mode is followed (see `reply_off`).
+    Client,
     Other,
 }
 
@@ -249,6 +292,8 @@ fn classify(name: Option<&[u8]>) -> Special {
         Special::Replication
     } else if acl_commands::is_screened(name) {
         Special::Screened
+    } else if is(b"client") {
+        Special::Client
     } else {
         Special::Other
     }
@@ -262,6 +307,10 @@ impl State {
             return Disposition::Collect;
         }
         let config = Rc::clone(&self.config);
+        let first_offer = head.inline || head.complete_args <= 1;
+        if first_offer && config.has_user_upstreams() {
+            self.client.skip_now = std::mem::take(&mut self.client.reply_skip);
+        }
         let permissions = config.users().permissions_of(self.client.identity.user);
         if !permissions.is_full() {
             let in_multi = self.client.in_multi;
@@ -284,6 +333,13 @@ impl State {
             // Redis refuses MULTI on a subscribed RESP2 connection.
             Special::Multi if exact(1) && !self.server.subscriptions.restricts_commands() => {
                 AfterForward::EnterMulti
+            }
+            Special::Client if head.argc == 3 && config.has_user_upstreams() => {
+                if head.complete_args < 3 && !head.over_hold {
+                    return Disposition::Inspect(3);
+                }
+                self.note_client_reply(head.args);
+                AfterForward::Nothing
             }
             Special::Exec => AfterForward::LeaveMulti,
             Special::Discard if exact(1) => AfterForward::LeaveMulti,
@@ -334,6 +390,22 @@ impl State {
 
     /// `RESET` makes the client the default user, authenticated only if
     /// that user needs no password.
+    /// `CLIENT REPLY ON|OFF|SKIP` goes on.
+    fn note_client_reply(&mut self, args: &Args) {
+        let arg = |i: usize| command::c_str(args.get(i).unwrap_or_default());
+        if !arg(1).eq_ignore_ascii_case(b"reply") {
+            return;
+        }
+        let mode = arg(2);
+        if mode.eq_ignore_ascii_case(b"on") {
+            self.client.reply_off = false;
+        } else if mode.eq_ignore_ascii_case(b"off") {
+            self.client.reply_off = true;
+        } else if mode.eq_ignore_ascii_case(b"skip") && !self.client.reply_off {
+            self.client.reply_skip = true;
+        }
+    }
+
     /// A `HELLO <protover>` goes on: the replies the filter formats follow
     /// that protocol from now on.
     fn note_protocol(&mut self, args: &Args) {
@@ -503,11 +575,18 @@ impl State {
     /// identity is not the one the server connection has, re-authenticates
     /// the server connection (its reply swallowed; the marker behind it
     /// delivers `reply`) and returns true; otherwise does nothing.
+    /// Whether the client's user has another server identity than the one
+    /// the server connection has.
+    fn needs_switch(&self) -> bool {
+        let user = self.client.identity.user;
+        self.config.own_upstream(user).map(|_| user) != self.client.server_user
+    }
+
     fn switch_server_identity(&mut self, input: &[u8], out: &mut Output, reply: Reply) -> bool {
         let config = Rc::clone(&self.config);
         let user = self.client.identity.user;
         let target = config.own_upstream(user).map(|_| user);
-        if target == self.client.server_user {
+        if !self.needs_switch() {
             return false;
         }
         let Some(upstream) = config.upstream_for(user) else {
@@ -516,6 +595,7 @@ impl State {
         upstream.append_auth_command(out.owned(input));
         self.server.stash_pending += 1;
         self.client.server_user = target;
+        self.client.switching = true;
         let name = config.users().user_name(user.unwrap_or(UserId::DEFAULT));
         let identity = match target {
             Some(_) => format!("the server identity of user '{name}'"),
@@ -535,10 +615,9 @@ impl State {
     /// `addACLLogEntry`.
     fn log_acl(&mut self, reason: Reason, object: &[u8], username: &[u8]) {
         let mut info = self.client_info.clone();
-        if let Some(user) = self.client.identity.user {
-            info.extend_from_slice(b" user=");
-            info.extend_from_slice(self.config.users().user_name(user).as_bytes());
-        }
+        let user = self.client.identity.user.unwrap_or(UserId::DEFAULT);
+        info.extend_from_slice(b" user=");
+        info.extend_from_slice(self.config.users().user_name(user).as_bytes());
         let now = self.log.now_ms();
         let entry = Entry::new(reason, self.client.in_multi, object, username, now, &info);
         self.log.add(entry);
@@ -557,6 +636,7 @@ impl State {
     }
 
     fn run_auth_or_hello(&mut self, is_auth: bool, args: &Args, input: &[u8], out: &mut Output) {
+        let before = self.client.identity;
         let users = self.config.users();
         let identity = &mut self.client.identity;
         let outcome = if is_auth {
@@ -564,6 +644,21 @@ impl State {
         } else {
             auth::hello(users, args, identity)
         };
+        let authenticated = matches!(
+            outcome,
+            Outcome::Reply(replies::OK)
+                | Outcome::Forward {
+                    authenticated: true,
+                    ..
+                }
+        );
+        if authenticated && self.needs_switch() && (self.client.reply_off || self.client.skip_now) {
+            // The switch needs the server's reply to its AUTH, which
+            // CLIENT REPLY OFF|SKIP would swallow: refuse, keep the user.
+            self.client.identity = before;
+            self.reply_static(input, out, replies::SWITCH_WITHOUT_REPLIES);
+            return;
+        }
         match outcome {
             Outcome::Reply(reply) => {
                 if reply == replies::OK {

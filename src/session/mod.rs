@@ -187,6 +187,13 @@ enum Replication {
     Sent { after: Vec<u8> },
     /// The server is replicating: raw both ways.
     Started,
+    /// Not replication: the server connection is switching to another
+    /// server identity (see `switch_server_identity`). What the client sent
+    /// after the `AUTH` that switched it is held, unparsed, until the server
+    /// has accepted the new identity (then it is parsed and sent on) or
+    /// refused it (then it is dropped and the connection closed): a command
+    /// must never run under the identity the client just left.
+    Switching { after: Vec<u8> },
 }
 
 impl Replication {
@@ -196,7 +203,7 @@ impl Replication {
     fn held_bytes(&self) -> usize {
         match self {
             Self::Held { command, after } => command.capacity() + after.capacity(),
-            Self::Sent { after } => after.capacity(),
+            Self::Sent { after } | Self::Switching { after } => after.capacity(),
             Self::No | Self::Started => 0,
         }
     }
@@ -204,7 +211,7 @@ impl Replication {
     /// Keeps what the client sends while waiting; false past the bound.
     fn keep(&mut self, bytes: &[u8]) -> bool {
         let after = match self {
-            Self::Held { after, .. } | Self::Sent { after } => after,
+            Self::Held { after, .. } | Self::Sent { after } | Self::Switching { after } => after,
             Self::No | Self::Started => return true,
         };
         after.extend_from_slice(bytes);
@@ -212,7 +219,10 @@ impl Replication {
     }
 
     fn is_waiting(&self) -> bool {
-        matches!(self, Self::Held { .. } | Self::Sent { .. })
+        matches!(
+            self,
+            Self::Held { .. } | Self::Sent { .. } | Self::Switching { .. }
+        )
     }
 }
 

@@ -8,6 +8,9 @@ pub const WRONGPASS: &[u8] = b"-WRONGPASS invalid username-password pair or user
 pub const AUTH_WITHOUT_PASSWORD: &[u8] = b"-ERR AUTH <password> called without any password \
 configured for the default user. Are you sure your configuration is correct?\r\n";
 pub const SYNTAX_ERROR: &[u8] = b"-ERR syntax error\r\n";
+pub const SWITCH_WITHOUT_REPLIES: &[u8] = b"-ERR envoy-redis-auth: cannot switch to this user's \
+    server identity while CLIENT REPLY is OFF or SKIP (the proxy needs the server's reply to its \
+    AUTH); the connection keeps its user\r\n";
 pub const NOT_IN_TRANSACTION: &[u8] = b"-ERR Command not allowed inside a transaction\r\n";
 pub const HELLO_NOAUTH: &[u8] = b"-NOAUTH HELLO must be called with the client already \
 authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the \

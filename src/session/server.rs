@@ -35,6 +35,8 @@ pub(super) struct ServerSide {
     pub(super) finished: bool,
     /// Held client bytes to send to the server with this step.
     release: Option<Vec<u8>>,
+    /// Held client bytes to parse now and send with this step.
+    reparse: Option<Vec<u8>>,
 }
 
 impl ServerSide {
@@ -91,10 +93,11 @@ impl Subscriptions {
 /// [`Session::on_server_data`].
 pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a> {
     let Session {
+        parser,
         framer,
+        client_out,
         server_out: out,
         state,
-        ..
     } = session;
     out.begin();
     state.server.release = None;
@@ -153,6 +156,21 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
         }
     }
     state.end_server_chunk(input);
+    if let Some(held) = state.server.reparse.take() {
+        // The new server identity is in: what the client sent after the
+        // AUTH goes on now, judged as it would have been.
+        let step = super::client::process(parser, client_out, state, &held);
+        let bytes = match step.verdict {
+            crate::resp::output::Verdict::Unchanged => held.clone(),
+            crate::resp::output::Verdict::Replace(bytes) => bytes.to_vec(),
+        };
+        match step.close {
+            Close::Now => close = Close::Now,
+            Close::Deadline if close == Close::No => close = Close::Deadline,
+            _ => {}
+        }
+        state.server.release = Some(bytes);
+    }
     let mut step = Step::new(out.finish(input));
     step.close = close;
     step.release = state.server.release.as_deref();
@@ -353,12 +371,30 @@ impl State {
             }
             Action::Reauthenticated { reply, identity } => {
                 self.server.stash_pending = self.server.stash_pending.saturating_sub(1);
+                let held = match std::mem::take(&mut self.replication) {
+                    Replication::Switching { after } => Some(after),
+                    other => {
+                        self.replication = other;
+                        None
+                    }
+                };
                 match self.server.stash.take() {
-                    Some(answer) if answer == replies::OK => {}
-                    Some(answer) => self.upstream_rejected_as(&answer, Some(&identity)),
-                    None => self.upstream_rejected_as(b"no reply to AUTH", Some(&identity)),
+                    Some(answer) if answer == replies::OK => {
+                        self.deliver(&reply, input, out);
+                        self.server.reparse = held;
+                    }
+                    answer => {
+                        // Nothing the client sent after the AUTH may run:
+                        // drop it, say why, and close.
+                        let answer = answer.unwrap_or_else(|| b"no reply to AUTH".to_vec());
+                        self.upstream_rejected_as(&answer, Some(&identity));
+                        if let Some(failure) = &self.server.upstream_failure {
+                            out.push(input, failure);
+                        }
+                        self.server.flow = Flow::Closing;
+                        self.server.finished = true;
+                    }
                 }
-                self.deliver(&reply, input, out);
             }
             Action::OwnReplyDone(reply) => {
                 // The kept reply answers the filter's own command: drop it.

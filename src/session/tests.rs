@@ -896,10 +896,23 @@ fn a_user_with_its_own_server_identity_switches_the_server_connection() {
 
 #[test]
 fn a_rejected_server_identity_fails_that_client_clearly() {
-    let (got, _) = exchange(per_user_upstreams(), b"AUTH eve evepw\r\nGET foo\r\n");
+    let (got, rig) = exchange(
+        per_user_upstreams(),
+        b"AUTH eve evepw\r\nSET pipelined 1\r\nGET foo\r\n",
+    );
     let text = text(&got);
-    assert!(text.starts_with("-ERR"), "{text}");
-    assert!(!text.contains("$3\r\nbar"), "{text}");
+    assert_eq!(
+        text,
+        "-ERR envoy-redis-auth: the Redis server rejected the proxy's credentials: \
+         WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    // Nothing after the AUTH ran under the identity the client left.
+    assert!(
+        !rig.commands()
+            .iter()
+            .any(|c| c.starts_with("SET") || c.starts_with("GET"))
+    );
+    assert_eq!(rig.close, Close::AfterWrite);
 }
 
 #[test]
@@ -929,4 +942,20 @@ fn a_denied_exec_ends_the_transaction_on_both_sides() {
             .iter()
             .any(|c| c.starts_with("EXEC") || c.starts_with("SET"))
     );
+}
+
+#[test]
+fn no_identity_switch_while_replies_are_off_or_skipped() {
+    let (got, rig) = exchange(
+        per_user_upstreams(),
+        b"AUTH alice alicepw\r\nCLIENT REPLY SKIP\r\nAUTH bob bobpw\r\nECHO after\r\n\
+          CLIENT REPLY OFF\r\nAUTH bob bobpw\r\nCLIENT REPLY ON\r\nACL WHOAMI\r\n",
+    );
+    assert_eq!(text(&got), "+OK\r\n$5\r\nafter\r\n+OK\r\n$5\r\nalice\r\n");
+    let auths = rig
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("AUTH"))
+        .count();
+    assert_eq!(auths, 1, "{:?}", rig.commands());
 }
