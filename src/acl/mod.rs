@@ -23,12 +23,6 @@ pub use check::{Argv, Denial, Scratch};
 pub use rules::{KeyPattern, RuleError, SelectorRule};
 pub use selector::Selector;
 
-/// How many leading arguments [`Permissions::check`] reads for a command
-/// of `argc` arguments (the rest may stream past unseen).
-pub fn args_needed(spec: &crate::command::CommandSpec, argc: usize) -> usize {
-    crate::command::args_needed(spec, argc)
-}
-
 /// A user's permissions: the root selector, then the selectors added with
 /// `(...)`, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -541,12 +541,13 @@ impl State {
     fn refuse(&mut self, refusal: Refusal, args: &Args, input: &[u8], out: &mut Output) {
         let mut reply = Vec::new();
         gate::write_refusal(refusal, args, &mut reply);
-        if let Refusal::Denied(denial) = refusal {
+        if let Refusal::Denied { spec, denial } = refusal {
             let config = Rc::clone(&self.config);
             let user = config
                 .users()
                 .user_name(self.client.identity.user.unwrap_or(UserId::DEFAULT));
-            let command = denial_command(denial, args);
+            // The table's full name (`config|set`), never an argument.
+            let command = spec.name.to_owned();
             let (reason, object) = match denial {
                 acl::Denial::Command(_) => (Reason::Command, command.as_bytes()),
                 acl::Denial::Key { pos } => (Reason::Key, args.get(pos).unwrap_or_default()),
@@ -747,25 +748,5 @@ impl State {
 
     fn send_marker(&mut self, input: &[u8], out: &mut Output, action: Action) {
         self.pending.send(out.owned(input), action);
-    }
-}
-
-/// The refused command's name for logs: the table's full name
-/// (`config|set`), never an argument.
-fn denial_command(denial: acl::Denial, args: &Args) -> String {
-    match denial {
-        acl::Denial::Command(spec) => spec.name.to_owned(),
-        _ => {
-            let name = args.get(0).unwrap_or_default();
-            let base = command::lookup_command(name);
-            match (base, args.get(1)) {
-                (Some(base), Some(sub)) if base.is_container() => base
-                    .lookup_subcommand(sub)
-                    .map_or(base.name, |spec| spec.name)
-                    .to_owned(),
-                (Some(base), _) => base.name.to_owned(),
-                (None, _) => String::new(),
-            }
-        }
     }
 }

@@ -44,8 +44,11 @@ pub(super) enum Gate {
 pub(super) enum Refusal {
     /// Unknown command or subcommand, or wrong arity: Redis's own error.
     Command,
-    /// The ACL says no.
-    Denied(Denial),
+    /// The ACL says no to `spec`.
+    Denied {
+        spec: &'static CommandSpec,
+        denial: Denial,
+    },
     /// `SORT … BY`/`GET` for a user without unrestricted read access.
     SortOption(SortOption),
     /// The arguments the check needs come after more than [`HOLD_MAX`]
@@ -104,7 +107,7 @@ pub(super) fn check(
         // Its BY/GET options are checked too (see sort_options).
         head.argc
     } else {
-        acl::args_needed(spec, head.argc).max(head.argc.min(2))
+        command::args_needed(spec, head.argc).max(head.argc.min(2))
     };
     let known = have.min(needed);
     let argv: Vec<&[u8]> = (0..known)
@@ -195,8 +198,8 @@ fn sort_options<F: Fn(usize) -> bool>(
 /// (`enable-debug-command local` and the proxy on the same host, or `yes`);
 /// with the default `no` Redis would name that option instead. Either way
 /// the command does not run.
-fn refuse(_spec: &'static CommandSpec, denial: Denial) -> Gate {
-    Gate::Refuse(Refusal::Denied(denial))
+fn refuse(spec: &'static CommandSpec, denial: Denial) -> Gate {
+    Gate::Refuse(Refusal::Denied { spec, denial })
 }
 
 fn wait_or_refuse(needed: usize, head: &Head<'_>, spec: &'static CommandSpec) -> Gate {
@@ -222,8 +225,8 @@ pub(super) fn write_refusal(refusal: Refusal, args: &Args, out: &mut Vec<u8>) {
                 Ok(spec) => command::write_error_reply(CommandError::WrongArity(spec), &argv, out),
             }
         }
-        Refusal::Denied(denial) => {
-            let exec = matches!(denial, Denial::Command(spec) if spec.name == "exec");
+        Refusal::Denied { spec, denial } => {
+            let exec = is_exec(spec);
             out.extend_from_slice(if exec {
                 b"-EXECABORT Transaction discarded because of: "
             } else {
@@ -255,12 +258,15 @@ pub(super) fn write_refusal(refusal: Refusal, args: &Args, out: &mut Vec<u8>) {
 
 /// Whether `refusal` answers an `EXEC`: Redis then ends the transaction.
 pub(super) fn ends_transaction(refusal: Refusal, args: &Args) -> bool {
-    let is_exec = |spec: &CommandSpec| spec.name == "exec";
     match refusal {
-        Refusal::Denied(Denial::Command(spec)) => is_exec(spec),
+        Refusal::Denied { spec, .. } => is_exec(spec),
         Refusal::Command => args
             .get(0)
             .is_some_and(|name| name.eq_ignore_ascii_case(b"exec")),
         _ => false,
     }
+}
+
+fn is_exec(spec: &CommandSpec) -> bool {
+    spec.name == "exec"
 }
