@@ -16,27 +16,85 @@ fn bytes_list<A: AsRef<[u8]>>(argv: &[A]) -> Vec<String> {
         .collect()
 }
 
+/// The top-level entries `version` has.
+fn top_level(version: ServerVersion) -> impl Iterator<Item = &'static CommandSpec> {
+    top_level_commands_for(version)
+}
+
+/// The 7.0 entries, top-level and subcommands.
+fn specs70() -> impl Iterator<Item = &'static CommandSpec> {
+    commands_for(ServerVersion::Redis70)
+}
+
 // ------------------------------------------------------------------ table
 
 #[test]
 fn table_is_from_7_0_15() {
     assert_eq!(REDIS_VERSION, "7.0.15");
+    assert_eq!(ServerVersion::Redis70.release(), ("redis", "7.0.15"));
     // COMMAND COUNT on redis-server 7.0.15.
-    assert_eq!(COMMANDS.len(), 240);
+    assert_eq!(top_level(ServerVersion::Redis70).count(), 240);
 }
 
 #[test]
 fn table_is_sorted_unique_lowercase() {
+    // Sorted by name; entries of one name are for disjoint releases, in
+    // the order of their first release.
+    let check_run = |w: &[CommandSpec]| {
+        assert!(w[0].name <= w[1].name, "{} !<= {}", w[0].name, w[1].name);
+        if w[0].name == w[1].name {
+            assert!(!w[0].servers.intersects(w[1].servers), "{}", w[0].name);
+            assert!(w[0].servers.0.trailing_zeros() < w[1].servers.0.trailing_zeros());
+        }
+    };
+    COMMANDS.windows(2).for_each(check_run);
+    NEWER_COMMANDS.windows(2).for_each(check_run);
+    // COMMANDS is Redis 7.0's table: one entry a name, every one in 7.0,
+    // and so are their subcommands; the newer parts have none of 7.0's.
     for w in COMMANDS.windows(2) {
-        assert!(w[0].name < w[1].name, "{} !< {}", w[0].name, w[1].name);
+        assert!(w[0].name < w[1].name);
     }
     for c in COMMANDS {
-        assert!(!c.name.is_empty());
-        assert!(!c.is_subcommand(), "{}", c.name);
-        for w in c.subcommands.windows(2) {
-            assert!(w[0].name < w[1].name, "{} !< {}", w[0].name, w[1].name);
-        }
+        assert!(c.exists_in(ServerVersion::Redis70), "{}", c.name);
         for s in c.subcommands {
+            assert!(s.exists_in(ServerVersion::Redis70), "{}", s.name);
+        }
+    }
+    let newer = NEWER_COMMANDS
+        .iter()
+        .chain(NEWER_SUBCOMMANDS.iter().flat_map(|&(_, subs)| subs));
+    for s in newer {
+        assert!(!s.exists_in(ServerVersion::Redis70), "{}", s.name);
+    }
+    for w in NEWER_SUBCOMMANDS.windows(2) {
+        assert!(w[0].0 < w[1].0);
+    }
+    for &(id, subs) in NEWER_SUBCOMMANDS {
+        let container = spec_by_id(id).unwrap();
+        assert!(container.is_container() && !subs.is_empty());
+        subs.windows(2).for_each(check_run);
+        for s in subs {
+            assert!(container.servers.contains(s.servers), "{}", s.name);
+            assert_eq!(s.name, format!("{}|{}", container.name, s.short_name()));
+        }
+    }
+    // Every release sees each name once, sorted.
+    for v in ServerVersion::ALL {
+        let names: Vec<&str> = top_level(v).map(|c| c.name).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{v}");
+        for c in top_level(v) {
+            let subs: Vec<&str> = c.subcommands_for(v).map(|s| s.name).collect();
+            assert!(subs.windows(2).all(|w| w[0] < w[1]), "{v} {}", c.name);
+        }
+    }
+    for c in COMMANDS.iter().chain(NEWER_COMMANDS) {
+        assert!(!c.name.is_empty());
+        assert!(!c.servers.is_empty(), "{}", c.name);
+        assert!(ServerSet::ALL.contains(c.servers), "{}", c.name);
+        assert!(!c.is_subcommand(), "{}", c.name);
+        c.subcommands.windows(2).for_each(check_run);
+        for s in c.subcommands {
+            assert!(c.servers.contains(s.servers), "{}", s.name);
             assert_eq!(s.name, format!("{}|{}", c.name, s.short_name()));
             assert!(s.subcommands.is_empty(), "{} is nested", s.name);
             assert!(s.is_subcommand());
@@ -60,13 +118,21 @@ fn no_auth_commands_are_exactly_auth_hello_quit_reset() {
         .map(|s| s.name)
         .collect();
     names.sort_unstable();
+    names.dedup();
     assert_eq!(names, ["auth", "hello", "quit", "reset"]);
+    // And each of them is one entry, the same in every release.
+    for name in names {
+        assert_eq!(
+            lookup_command(name.as_bytes()).unwrap().servers,
+            ServerSet::ALL
+        );
+    }
 }
 
 #[test]
 fn hidden_flags() {
     let with = |flag: CommandFlags| {
-        let mut v: Vec<&str> = all_specs()
+        let mut v: Vec<&str> = specs70()
             .filter(|s| s.flags.contains(flag))
             .map(|s| s.name)
             .collect();
@@ -81,6 +147,25 @@ fn hidden_flags() {
         with(CommandFlags::PROTECTED),
         ["debug", "module|load", "module|loadex", "module|unload"]
     );
+    for v in ServerVersion::ALL {
+        let with = |flag: CommandFlags| {
+            let mut names: Vec<&str> = commands_for(v)
+                .filter(|s| s.flags.contains(flag))
+                .map(|s| s.name)
+                .collect();
+            names.sort_unstable();
+            names
+        };
+        assert_eq!(
+            with(CommandFlags::PROTECTED),
+            ["debug", "module|load", "module|loadex", "module|unload"]
+        );
+        let mut replicate = vec!["eval", "evalsha", "fcall", "pfcount", "publish", "spublish"];
+        if v == ServerVersion::Valkey80 {
+            replicate.insert(0, "cluster|setslot");
+        }
+        assert_eq!(with(CommandFlags::MAY_REPLICATE), replicate, "{v}");
+    }
 }
 
 #[test]
@@ -103,6 +188,16 @@ fn containers() {
     assert!(!is_container(b"get"));
     assert!(!is_container(b"nope"));
     assert!(!is_container(b"client|kill"));
+    // A container is one entry, in every release; each release has some of
+    // its subcommands.
+    for c in COMMANDS.iter().filter(|c| c.is_container()) {
+        assert_eq!(c.servers, ServerSet::ALL, "{}", c.name);
+        for v in ServerVersion::ALL {
+            assert!(is_container_for(c.name.as_bytes(), v));
+            assert!(c.subcommands_for(v).next().is_some(), "{} {v}", c.name);
+        }
+    }
+    assert!(!NEWER_COMMANDS.iter().any(CommandSpec::is_container));
 }
 
 #[test]
@@ -121,6 +216,7 @@ fn known_entries() {
         *get,
         CommandSpec {
             id: get.id,
+            servers: ServerSet::ALL,
             name: "get",
             arity: 2,
             flags: CommandFlags::READONLY.union(CommandFlags::FAST),
@@ -222,7 +318,7 @@ fn flag_and_category_names_are_in_bit_order() {
         .iter()
         .fold(AclCategories::NONE, |a, &(_, c)| a.union(c));
     assert_eq!(all, AclCategories::ALL);
-    // Every command carries at least one category bit and only known bits.
+    // Every entry carries at least one category bit and only known bits.
     for s in all_specs() {
         assert!(!s.acl_categories.is_empty(), "{}", s.name);
         assert!(AclCategories::ALL.contains(s.acl_categories));
@@ -256,8 +352,10 @@ fn debug_formatting() {
 fn ids_are_dense_in_table_order() {
     let specs: Vec<&CommandSpec> = all_specs().collect();
     assert_eq!(specs.len(), COMMAND_COUNT);
-    // 240 commands and 126 subcommands in 7.0.15.
-    assert_eq!(COMMAND_COUNT, 366);
+    // 240 commands and 126 subcommands in 7.0.15, and 39 entries that
+    // other releases have or define differently.
+    assert_eq!(specs70().count(), 366);
+    assert_eq!(COMMAND_COUNT, 405);
     for (i, s) in specs.iter().enumerate() {
         assert_eq!(usize::from(s.id), i, "{}", s.name);
         let by_id = spec_by_id(s.id).unwrap();
@@ -276,7 +374,13 @@ fn ids_are_dense_in_table_order() {
 
 #[test]
 fn getkeys_procedures() {
-    let mut with: Vec<(&str, GetKeys)> = all_specs()
+    for v in ServerVersion::ALL {
+        getkeys_procedures_of(v);
+    }
+}
+
+fn getkeys_procedures_of(version: ServerVersion) {
+    let mut with: Vec<(&str, GetKeys)> = commands_for(version)
         .filter_map(|s| s.getkeys.map(|g| (s.name, g)))
         .collect();
     with.sort_unstable_by_key(|&(n, _)| n);
@@ -311,7 +415,8 @@ fn getkeys_procedures() {
             ("zmpop", G::Zmpop),
             ("zunion", G::ZunionInterDiff),
             ("zunionstore", G::ZunionInterDiffStore),
-        ]
+        ],
+        "{version}"
     );
 }
 
@@ -386,7 +491,7 @@ fn key_specs_agree_with_legacy_triple_and_movablekeys() {
         );
     }
     // Only the shard-channel commands have specs but no keys (not_key).
-    let mut not_keys: Vec<&str> = all_specs()
+    let mut not_keys: Vec<&str> = specs70()
         .filter(|s| !s.key_specs.is_empty() && !has_keys(s))
         .map(|s| s.name)
         .collect();
@@ -419,17 +524,32 @@ fn lookup_is_ascii_case_insensitive_and_exact_length() {
     ] {
         assert_eq!(lookup_command(name), None, "{name:?}");
     }
-    // Every table entry finds itself, in any case.
-    for c in COMMANDS {
-        assert!(core::ptr::eq(lookup_command(c.name.as_bytes()).unwrap(), c));
-        let upper = c.name.to_ascii_uppercase();
-        assert!(core::ptr::eq(lookup_command(upper.as_bytes()).unwrap(), c));
-        for s in c.subcommands {
-            let short = s.short_name().to_ascii_uppercase();
-            assert!(core::ptr::eq(
-                c.lookup_subcommand(short.as_bytes()).unwrap(),
-                s
-            ));
+    // Every table entry finds itself in its releases, in any case, and
+    // nothing of its name in the others.
+    for v in ServerVersion::ALL {
+        for c in COMMANDS.iter().chain(NEWER_COMMANDS) {
+            let found = lookup_command_for(c.name.as_bytes(), v);
+            let upper = c.name.to_ascii_uppercase();
+            let found_upper = lookup_command_for(upper.as_bytes(), v);
+            assert_eq!(found.map(|f| f.id), found_upper.map(|f| f.id));
+            if c.exists_in(v) {
+                assert!(core::ptr::eq(found.unwrap(), c));
+            } else if let Some(other) = found {
+                assert_ne!(other.id, c.id);
+            }
+            let newer = NEWER_SUBCOMMANDS
+                .iter()
+                .filter(|&&(id, _)| id == c.id)
+                .flat_map(|&(_, subs)| subs);
+            for s in c.subcommands.iter().chain(newer) {
+                let short = s.short_name().to_ascii_uppercase();
+                let found = c.lookup_subcommand_for(short.as_bytes(), v);
+                if s.exists_in(v) {
+                    assert!(core::ptr::eq(found.unwrap(), s));
+                } else if let Some(other) = found {
+                    assert!(other.exists_in(v) && other.id != s.id);
+                }
+            }
         }
     }
 }
@@ -834,7 +954,12 @@ proptest! {
 
     #[test]
     fn lookup_agrees_with_a_linear_scan(name in arg_strategy()) {
-        let linear = COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(&name));
+        for v in ServerVersion::ALL {
+            let linear = top_level(v).find(|c| c.name.as_bytes().eq_ignore_ascii_case(&name));
+            prop_assert_eq!(lookup_command_for(&name, v), linear);
+        }
+        let linear = top_level(ServerVersion::Redis70)
+            .find(|c| c.name.as_bytes().eq_ignore_ascii_case(&name));
         prop_assert_eq!(lookup_command(&name), linear);
     }
 }
