@@ -1035,3 +1035,242 @@ proptest! {
         prop_assert_eq!(lookup_command(&name), linear);
     }
 }
+
+// --------------------------------------------------------------- releases
+
+/// The names `version` has that Redis 7.0 has not, and those it defines
+/// otherwise (by entry).
+fn differences_from_7_0(version: ServerVersion) -> (Vec<&'static str>, Vec<&'static str>) {
+    let r70 = ServerVersion::Redis70;
+    let (mut new, mut changed) = (Vec::new(), Vec::new());
+    for s in commands_for(version) {
+        let old = match s.name.split_once('|') {
+            None => lookup_command_for(s.name.as_bytes(), r70),
+            Some((c, sub)) => lookup_command_for(c.as_bytes(), r70)
+                .and_then(|c| c.lookup_subcommand_for(sub.as_bytes(), r70)),
+        };
+        match old {
+            None => new.push(s.name),
+            Some(old) if old.id != s.id => changed.push(s.name),
+            Some(_) => {}
+        }
+    }
+    new.sort_unstable();
+    changed.sort_unstable();
+    (new, changed)
+}
+
+#[test]
+fn releases_differ_from_7_0_as_their_digests_say() {
+    use ServerVersion as V;
+    // COMMAND COUNT and the number of entries with subcommands, as the
+    // servers built from the tags report them.
+    let counts: Vec<(usize, usize)> = ServerVersion::ALL
+        .iter()
+        .map(|&v| (top_level(v).count(), commands_for(v).count()))
+        .collect();
+    assert_eq!(
+        counts,
+        [(240, 366), (241, 370), (250, 379), (241, 370), (241, 373)]
+    );
+
+    let since_72 = [
+        "client|no-touch",
+        "client|setinfo",
+        "cluster|myshardid",
+        "waitaof",
+    ];
+    let changed_72 = [
+        "blmove",
+        "blpop",
+        "brpop",
+        "brpoplpush",
+        "bzpopmax",
+        "bzpopmin",
+        "cluster|shards",
+        "cluster|slots",
+        "command|getkeys",
+        "command|getkeysandflags",
+        "wait",
+        "zrank",
+        "zrevrank",
+    ];
+    assert_eq!(differences_from_7_0(V::Redis70), (vec![], vec![]));
+    assert_eq!(
+        differences_from_7_0(V::Redis72),
+        (since_72.to_vec(), changed_72.to_vec())
+    );
+    assert_eq!(
+        differences_from_7_0(V::Valkey72),
+        differences_from_7_0(V::Redis72)
+    );
+    let (new, changed) = differences_from_7_0(V::Redis74);
+    let mut hash_ttl = vec![
+        "hexpire",
+        "hexpireat",
+        "hexpiretime",
+        "hpersist",
+        "hpexpire",
+        "hpexpireat",
+        "hpexpiretime",
+        "hpttl",
+        "httl",
+    ];
+    hash_ttl.extend(since_72);
+    hash_ttl.sort_unstable();
+    assert_eq!(new, hash_ttl);
+    let mut changed_74 = changed_72.to_vec();
+    changed_74.push("sinterstore");
+    changed_74.sort_unstable();
+    assert_eq!(changed, changed_74);
+    let (new, changed) = differences_from_7_0(V::Valkey80);
+    let mut new_80 = since_72.to_vec();
+    new_80.extend(["client|capa", "cluster|slot-stats", "script|show"]);
+    new_80.sort_unstable();
+    assert_eq!(new, new_80);
+    let mut changed_80 = changed_74;
+    changed_80.extend([
+        "cluster|info",
+        "cluster|myid",
+        "cluster|nodes",
+        "cluster|setslot",
+        "multi",
+        "watch",
+    ]);
+    changed_80.sort_unstable();
+    assert_eq!(changed, changed_80);
+}
+
+#[test]
+fn release_differences_that_reach_acl_verdicts() {
+    use ServerVersion as V;
+    let cmd = |name: &str, v| lookup_command_for(name.as_bytes(), v).unwrap();
+    let in_category = |cat: AclCategories, v| -> Vec<&str> {
+        let mut names: Vec<&str> = commands_for(v)
+            .filter(|s| s.acl_categories.intersects(cat))
+            .map(|s| s.name)
+            .collect();
+        names.sort_unstable();
+        names
+    };
+    // WAIT (and WAITAOF) are @blocking from 7.4 and Valkey 8 on.
+    for v in ServerVersion::ALL {
+        let blocking = in_category(AclCategories::BLOCKING, v);
+        let late = matches!(v, V::Redis74 | V::Valkey80);
+        assert_eq!(blocking.contains(&"wait"), late, "{v}");
+        assert_eq!(blocking.contains(&"waitaof"), late, "{v}");
+        assert_eq!(
+            cmd("wait", v)
+                .acl_categories
+                .contains(AclCategories::BLOCKING),
+            late
+        );
+    }
+    // The new commands are in the categories of their kind, and only where
+    // they exist: `+@hash` reaches HEXPIRE on 7.4 alone.
+    assert!(in_category(AclCategories::HASH, V::Redis74).contains(&"hexpire"));
+    for v in [V::Redis70, V::Redis72, V::Valkey72, V::Valkey80] {
+        assert!(
+            !in_category(AclCategories::HASH, v).contains(&"hexpire"),
+            "{v}"
+        );
+        assert!(lookup_command_for(b"hexpire", v).is_none());
+    }
+    assert!(in_category(AclCategories::CONNECTION, V::Valkey80).contains(&"client|capa"));
+    assert!(in_category(AclCategories::SCRIPTING, V::Valkey80).contains(&"script|show"));
+    // Every release has exactly the 7.0 category names and bits.
+    for v in ServerVersion::ALL {
+        let all = commands_for(v).fold(AclCategories::NONE, |a, s| a.union(s.acl_categories));
+        assert_eq!(all, AclCategories::ALL, "{v}");
+    }
+    // SINTERSTORE's destination is OW from 7.4 / Valkey 8 on (was RW): the
+    // same read/write permission test (only access/update/insert/delete
+    // count), so the same verdicts.
+    for v in ServerVersion::ALL {
+        let dst = cmd("sinterstore", v).key_specs[0].flags;
+        let ow = matches!(v, V::Redis74 | V::Valkey80);
+        assert_eq!(dst.contains(KeyFlags::OW), ow, "{v}");
+        assert_eq!(dst.contains(KeyFlags::RW), !ow, "{v}");
+        assert!(dst.contains(KeyFlags::UPDATE) && !dst.contains(KeyFlags::ACCESS));
+    }
+    // Valkey 8 refuses MULTI and WATCH inside MULTI with "Command not
+    // allowed inside a transaction" (no_multi) before the ACL check.
+    for v in ServerVersion::ALL {
+        let no_multi = v == V::Valkey80;
+        assert_eq!(
+            cmd("multi", v).flags.contains(CommandFlags::NO_MULTI),
+            no_multi
+        );
+        assert_eq!(
+            cmd("watch", v).flags.contains(CommandFlags::NO_MULTI),
+            no_multi
+        );
+    }
+}
+
+#[test]
+fn resolve_for_each_release() {
+    use ServerVersion as V;
+    let outcome = |argv: &[&str], v| match resolve_for(argv, v) {
+        Ok(s) => s.name.to_owned(),
+        Err(CommandError::WrongArity(s)) => format!("arity {}", s.name),
+        Err(e) => format!("{e:?}"),
+    };
+    for v in ServerVersion::ALL {
+        let r70 = v == V::Redis70;
+        assert_eq!(
+            outcome(&["ZRANK", "z", "m", "WITHSCORE"], v),
+            if r70 { "arity zrank" } else { "zrank" }
+        );
+        assert_eq!(
+            outcome(&["client", "no-touch", "on"], v),
+            if r70 {
+                "UnknownSubcommand"
+            } else {
+                "client|no-touch"
+            }
+        );
+        assert_eq!(
+            outcome(&["waitaof", "0", "0", "0"], v),
+            if r70 { "UnknownCommand" } else { "waitaof" }
+        );
+        assert_eq!(
+            outcome(&["hexpire", "h", "1", "FIELDS", "1", "f"], v),
+            if v == V::Redis74 {
+                "hexpire"
+            } else {
+                "UnknownCommand"
+            }
+        );
+        assert_eq!(
+            outcome(&["client", "capa", "redirect"], v),
+            if v == V::Valkey80 {
+                "client|capa"
+            } else {
+                "UnknownSubcommand"
+            }
+        );
+        assert_eq!(
+            outcome(&["command", "getkeys", "get"], v),
+            if r70 {
+                "arity command|getkeys"
+            } else {
+                "command|getkeys"
+            }
+        );
+        assert_eq!(outcome(&["get", "k"], v), "get");
+        // The entry found is the one of the release asked for.
+        let blpop = resolve_for(&["blpop", "l", "0"], v).unwrap();
+        assert!(blpop.exists_in(v));
+        assert_eq!(blpop.flags.contains(CommandFlags::NOSCRIPT), r70);
+    }
+    // The 7.0 forms are the Redis70 ones.
+    assert_eq!(
+        resolve(&["zrank", "z", "m", "withscore"]),
+        resolve_for(&["zrank", "z", "m", "withscore"], V::Redis70)
+    );
+    assert!(core::ptr::eq(
+        lookup_command(b"blpop").unwrap(),
+        lookup_command_for(b"blpop", V::Redis70).unwrap()
+    ));
+}
