@@ -1,48 +1,53 @@
 #!/usr/bin/env python3
-"""Generate src/command/table.rs from a real redis-server's COMMAND INFO.
+"""Generate src/command/table.rs from the command digests in tools/commands/.
 
 Usage:
     python3 tools/gen_command_table.py            # rewrite src/command/table.rs
     python3 tools/gen_command_table.py --check    # exit 1 (with a diff) if it is stale
 
 Options:
-    --redis-server PATH   redis-server binary (default: redis-server on PATH)
-    --redis-src DIR       Redis source tree; if given, the hidden flags below are
-                          cross-checked against DIR/src/commands/*.json
+    --redis-server PATH   the installed redis-server (default: redis-server on
+                          PATH), whose COMMAND INFO must equal the redis 7.0.15
+                          digest
+    --live VERSION=PATH   also compare the digest of VERSION (a ServerVersion
+                          name: redis-7.2, valkey-8.0, ...) with the COMMAND
+                          INFO of the server binary PATH; may be repeated
+    --no-live             skip the comparisons with live servers
     --output PATH         where to write (default: src/command/table.rs)
 
-A throwaway redis-server is started on a free loopback port with persistence
-off, queried with COMMAND INFO (every command, subcommands nested) and ACL CAT,
-and killed afterwards. The output is sorted and byte-for-byte deterministic.
+The table merges one digest per server release (tools/import_commands.py
+RELEASES: redis 7.0.15, 7.2.6, 7.4.1, valkey 7.2.7, 8.0.1; how to make them
+is in that script). A command or subcommand that is the same in every
+release is one entry; one that differs (arity, flags, categories, key specs,
+getkeys procedure, channels) is one entry per distinct definition, each
+tagged (`.only(&[...])`) with the releases that define it so. An entry
+without `.only` is in every release. A container is one entry (the
+generator refuses a container that differs between releases).
 
-Each command gets a dense id (top-level commands in name order, each followed
-by its subcommands), its Redis 7 key specifications (COMMAND INFO element 9,
-normalized to the shape src/commands/*.json uses, so that a later reader of
-other servers' JSON files yields the same data), the native getkeys_proc it
-falls back to, and its channel arguments.
+The table has three parts, so that Redis 7.0's commands alone are what
+they were before newer releases were added (same entries, same ids, and
+`COMMANDS` with its `subcommands` is exactly Redis 7.0's table):
+COMMANDS (every entry Redis 7.0 has, with the subcommands 7.0 has),
+NEWER_COMMANDS (the top-level entries 7.0 does not have) and
+NEWER_SUBCOMMANDS (the subcommand entries 7.0 does not have, of containers
+in COMMANDS). Ids are dense, in that order: each entry of COMMANDS followed
+by its subcommands, then NEWER_COMMANDS likewise, then NEWER_SUBCOMMANDS.
+Entries of one name are ordered by their first release.
 
-Three things COMMAND INFO does not tell, listed here by hand from the Redis
-7.0 sources and re-verified against them with --redis-src:
-- the hidden flags MAY_REPLICATE and PROTECTED (addReplyFlagsForCommand in
-  server.c leaves them out on purpose), from the JSON "command_flags";
-- which commands have a getkeys_proc, from the JSON "get_keys_function";
-- the channel arguments, from commands_with_channels in db.c (matched to
-  commands through the JSON "function").
-With --redis-src the key specs from COMMAND INFO are also compared with the
-JSON "key_specs". Without --redis-src, a source tree of EXPECTED_VERSION under
-.cache/redis-src/ (what ./dev setup extracts) is used when there is one.
+Before writing (or checking) anything, the installed redis-server is started
+on a free loopback port (persistence off), and its INFO, ACL CAT and COMMAND
+INFO must agree with the redis 7.0.15 digest (COMMAND INFO hides the flags
+may_replicate and protected, and tells neither getkeys procedures nor
+channels; those come from the release's sources, see import_commands.py).
 
-Regenerating for a newer Redis: install it, set EXPECTED_VERSION, update the
-lists above from its src/commands/*.json and db.c (--redis-src points out
-every difference), run this script, then `cargo test --lib command` (its
-tests pin counts and known entries that a new version may change) and
-tools/verify_command_keys.py --record.
+Adding or bumping a release: import its digest (tools/import_commands.py),
+add it to RELEASES there and to ServerVersion (src/command/version.rs), run
+this script, then `cargo test --lib command` (its tests pin counts and known
+entries) and tools/verify_command_keys.py.
 """
 
 import argparse
 import difflib
-import glob
-import json
 import os
 import re
 import shutil
@@ -52,73 +57,18 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from import_commands import (  # noqa: E402
+    ACL_CATEGORIES, CHANNEL_FLAGS, FLAG_ORDER, HIDDEN_FLAGS, KEY_FLAGS, RELEASES,
+    VISIBLE_FLAGS, digest_path, load_digest)
+
+# The release of the installed server, whose digest --check compares with it.
 EXPECTED_VERSION = "7.0.15"
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(REPO_ROOT, "src", "command", "table.rs")
 
-# Flag names exactly as COMMAND INFO spells them, in addReplyFlagsForCommand
-# order. The Rust constant is the upper-cased name (CommandFlags::NO_AUTH).
-# Bit positions live in src/command/mod.rs; this list only validates names.
-VISIBLE_FLAGS = [
-    "write", "readonly", "denyoom", "module", "admin", "pubsub", "noscript",
-    "blocking", "loading", "stale", "skip_monitor", "skip_slowlog", "asking",
-    "fast", "no_auth", "no_mandatory_keys", "no_async_loading", "no_multi",
-    "movablekeys", "allow_busy",
-]
-
-# Flags COMMAND INFO does not report, by full command name (Redis 7.0.15).
-HIDDEN_FLAGS = {
-    "may_replicate": ["eval", "evalsha", "fcall", "pfcount", "publish", "spublish"],
-    "protected": ["debug", "module|load", "module|loadex", "module|unload"],
-}
-
-# Bit order of CommandFlags in src/command/mod.rs.
-FLAG_ORDER = VISIBLE_FLAGS + sorted(HIDDEN_FLAGS)
-
-# Key-spec flags, as src/commands/*.json spells them (COMMAND INFO writes
-# access/update/insert/delete/not_key/incomplete/variable_flags in lower
-# case; normalized to these). Bit order of KeyFlags in src/command/keyspec.rs;
-# the Rust constant is the name (KeyFlags::NOT_KEY).
-KEY_FLAGS = [
-    "RO", "RW", "OW", "RM", "ACCESS", "UPDATE", "INSERT", "DELETE",
-    "NOT_KEY", "INCOMPLETE", "VARIABLE_FLAGS",
-]
-
-# Commands whose keys Redis 7.0.15 can also find by code (the getkeys_proc in
-# commands.c), by full command name. The value is the C function; GETKEYS_ENUM
-# maps it to the GetKeys variant in src/command/keyspec.rs. BZMPOP really uses
-# blmpopGetKeys (db.c's bzmpopGetKeys is unused; both are the same).
-GETKEYS_PROCS = {
-    "bitfield": "bitfieldGetKeys",
-    "blmpop": "blmpopGetKeys",
-    "bzmpop": "blmpopGetKeys",
-    "eval": "evalGetKeys",
-    "eval_ro": "evalGetKeys",
-    "evalsha": "evalGetKeys",
-    "evalsha_ro": "evalGetKeys",
-    "fcall": "functionGetKeys",
-    "fcall_ro": "functionGetKeys",
-    "georadius": "georadiusGetKeys",
-    "georadiusbymember": "georadiusGetKeys",
-    "lmpop": "lmpopGetKeys",
-    "migrate": "migrateGetKeys",
-    "set": "setGetKeys",
-    "sintercard": "sintercardGetKeys",
-    "sort": "sortGetKeys",
-    "sort_ro": "sortROGetKeys",
-    "xread": "xreadGetKeys",
-    "xreadgroup": "xreadGetKeys",
-    "zdiff": "zunionInterDiffGetKeys",
-    "zdiffstore": "zunionInterDiffStoreGetKeys",
-    "zinter": "zunionInterDiffGetKeys",
-    "zintercard": "zunionInterDiffGetKeys",
-    "zinterstore": "zunionInterDiffStoreGetKeys",
-    "zmpop": "zmpopGetKeys",
-    "zunion": "zunionInterDiffGetKeys",
-    "zunionstore": "zunionInterDiffStoreGetKeys",
-}
-
+# getkeys procedures (db.c) -> GetKeys variants (src/command/keyspec.rs).
 GETKEYS_ENUM = {
     "bitfieldGetKeys": "Bitfield",
     "blmpopGetKeys": "Blmpop",
@@ -137,27 +87,11 @@ GETKEYS_ENUM = {
     "zunionInterDiffStoreGetKeys": "ZunionInterDiffStore",
 }
 
-# commands_with_channels (db.c): command -> (CMD_CHANNEL_* flags, start,
-# count), count -1 meaning every argument from start on. ChannelFlags in
-# src/command/keyspec.rs; the Rust constant is the name.
-CHANNEL_FLAGS = ["PATTERN", "PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE"]
-CHANNEL_SPECS = {
-    "subscribe": (["SUBSCRIBE"], 1, -1),
-    "ssubscribe": (["SUBSCRIBE"], 1, -1),
-    "unsubscribe": (["UNSUBSCRIBE"], 1, -1),
-    "sunsubscribe": (["UNSUBSCRIBE"], 1, -1),
-    "psubscribe": (["PATTERN", "SUBSCRIBE"], 1, -1),
-    "punsubscribe": (["PATTERN", "UNSUBSCRIBE"], 1, -1),
-    "publish": (["PUBLISH"], 1, 1),
-    "spublish": (["PUBLISH"], 1, 1),
-}
 
-# ACL categories in ACLCommandCategories order (acl.c); must equal ACL CAT.
-ACL_CATEGORIES = [
-    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string",
-    "bitmap", "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow",
-    "blocking", "dangerous", "connection", "transaction", "scripting",
-]
+def version_name(variant):
+    """ServerVersion variant (Redis72) -> its configuration name (redis-7.2)."""
+    m = re.fullmatch(r"(Redis|Valkey)(\d)(\d)", variant)
+    return "%s-%s.%s" % (m.group(1).lower(), m.group(2), m.group(3))
 
 
 # ---------------------------------------------------------------- RESP client
@@ -257,7 +191,7 @@ def stop_server(proc, tmpdir):
     shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-# ------------------------------------------------------------------ the table
+# ------------------------------------------------------- COMMAND INFO replies
 
 def pairs(flat):
     """A RESP2 map reply ([k1, v1, k2, v2, ...]) -> dict with str keys."""
@@ -349,158 +283,126 @@ def parse_command(entry):
     }
 
 
-def by_full_name(commands):
-    by_name = {}
-    for c in commands:
-        by_name[c["name"]] = c
-        for s in c["subs"]:
-            by_name[s["name"]] = s
-    return by_name
+# ------------------------------------------------------------- live servers
 
-
-def add_hand_listed(commands):
-    """Adds what COMMAND INFO does not tell (see the module docs)."""
-    by_name = by_full_name(commands)
-    for flag, names in HIDDEN_FLAGS.items():
-        for n in names:
-            if n not in by_name:
-                raise SystemExit("hidden flag %s: no command %r" % (flag, n))
-            by_name[n]["flags"].append(flag)
-    for c in by_name.values():
-        c["flags"].sort(key=FLAG_ORDER.index)
-    for n, proc in GETKEYS_PROCS.items():
-        if n not in by_name:
-            raise SystemExit("getkeys_proc %s: no command %r" % (proc, n))
-        if proc not in GETKEYS_ENUM:
-            raise SystemExit("getkeys_proc %s has no GetKeys variant" % proc)
-        by_name[n]["getkeys"] = proc
-    for n, (flags, start, count) in CHANNEL_SPECS.items():
-        if n not in by_name:
-            raise SystemExit("channel spec: no command %r" % n)
-        if any(f not in CHANNEL_FLAGS for f in flags) or start < 1 or count < -1 or count == 0:
-            raise SystemExit("channel spec of %s: bad %r" % (n, (flags, start, count)))
-        by_name[n]["channels"] = (sorted(flags, key=CHANNEL_FLAGS.index), start, count)
-
-
-def assign_ids(commands):
-    """Dense ids in the order of the generated table: each top-level command
-    (by name), then its subcommands (by name)."""
-    next_id = 0
-    for c in commands:
-        for spec in [c] + c["subs"]:
-            spec["id"] = next_id
-            next_id += 1
-    if next_id > 65535:
-        raise SystemExit("%d commands do not fit u16 ids" % next_id)
-    return next_id
-
-
-# ------------------------------------------------------- the source cross-check
-
-def json_key_spec(where, ks):
-    """A src/commands/*.json key spec -> the normalized shape (no notes)."""
-    flags = sort_key_flags(where, ks.get("flags", []))
-    (bs_type, bs), = ks["begin_search"].items()
-    (fk_type, fk), = ks["find_keys"].items()
-    if bs_type == "index":
-        begin = {"index": {"pos": bs["pos"]}}
-    elif bs_type == "keyword":
-        begin = {"keyword": {"keyword": bs["keyword"], "startfrom": bs["startfrom"]}}
-    else:
-        begin = {bs_type: None}
-    if fk_type == "range":
-        find = {"range": {"lastkey": fk["lastkey"], "step": fk["step"],
-                          "limit": fk["limit"]}}
-    elif fk_type == "keynum":
-        find = {"keynum": {"keynumidx": fk["keynumidx"], "firstkey": fk["firstkey"],
-                           "step": fk["step"]}}
-    else:
-        find = {fk_type: None}
-    return {"flags": flags, "begin_search": begin, "find_keys": find}
-
-
-def read_json_commands(src_dir):
-    """src/commands/*.json -> {full name: info}, without the commands only
-    redis-sentinel has (ONLY_SENTINEL)."""
-    files = sorted(glob.glob(os.path.join(src_dir, "src", "commands", "*.json")))
-    if not files:
-        raise SystemExit("no command JSON files under %s/src/commands" % src_dir)
+def live_commands(binary, expected_version=None):
+    """{full name: entry} from a running server's COMMAND INFO, in the
+    digest's shape (no hidden flags, getkeys or channels), and its ACL CAT."""
+    proc, port, tmpdir = start_server(binary)
+    try:
+        r = Resp(port)
+        info = r.call("INFO", "server").decode()
+        fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+        version = (fields.get("valkey_version") or fields.get("redis_version", "")).strip()
+        if expected_version and version != expected_version:
+            raise SystemExit("%s: expected version %s, got %s" % (binary, expected_version, version))
+        cats = [c.decode() for c in r.call("ACL", "CAT")]
+        raw = r.call("COMMAND", "INFO")
+        r.close()
+    finally:
+        stop_server(proc, tmpdir)
     out = {}
-    for path in files:
-        with open(path) as f:
-            doc = json.load(f)
-        for name, info in doc.items():
-            if "ONLY_SENTINEL" in info.get("command_flags", []):
-                continue
-            full = name.lower()
-            if "container" in info:
-                full = info["container"].lower() + "|" + full
-            out[full] = info
-    return out
+
+    def add(c):
+        out[c["name"]] = {
+            "name": c["name"], "arity": c["arity"], "flags": c["flags"],
+            "acl": sorted(c["cats"], key=ACL_CATEGORIES.index), "keys": list(c["keys"]),
+            "key_specs": c["key_specs"],
+        }
+        for s in c["subs"]:
+            add(s)
+    for e in raw:
+        if e is not None:
+            add(parse_command(e))
+    return version, cats, out
 
 
-def read_channel_table(src_dir):
-    """commands_with_channels in src/db.c -> {C function: (flags, start, count)}."""
-    with open(os.path.join(src_dir, "src", "db.c")) as f:
-        text = f.read()
-    m = re.search(r"ChannelSpecs commands_with_channels\[\] = \{(.*?)\n\};", text, re.S)
-    if not m:
-        raise SystemExit("commands_with_channels not found in db.c")
-    table = {}
-    for fn, flags, start, count in re.findall(
-            r"\{(\w+),\s*([A-Z_| ]+),\s*(-?\d+),\s*(-?\d+)\}", m.group(1)):
-        names = [f.strip()[len("CMD_CHANNEL_"):] for f in flags.split("|")]
-        table[fn] = (sorted(names, key=CHANNEL_FLAGS.index), int(start), int(count))
-    return table
-
-
-def check_against_source(src_dir, commands):
-    """Everything listed by hand, and the key specs, against the sources."""
-    info = read_json_commands(src_dir)
-    by_name = by_full_name(commands)
+def check_live(binary, server, release, expected_version=None):
+    """The digest of (server, release) against the live server `binary`."""
+    d = load_digest(server, release)
+    version, cats, live = live_commands(binary, expected_version)
     problems = []
-    if sorted(info) != sorted(by_name):
-        problems.append("commands: JSON-only %s, server-only %s" % (
-            sorted(set(info) - set(by_name)), sorted(set(by_name) - set(info))))
-    found = {flag: [] for flag in HIDDEN_FLAGS}
-    procs = {}
-    for full, i in info.items():
-        for flag in i.get("command_flags", []):
-            if flag.lower() in found:
-                found[flag.lower()].append(full)
-        if "get_keys_function" in i:
-            procs[full] = i["get_keys_function"]
-        if full in by_name:
-            specs = [json_key_spec(full, k) for k in i.get("key_specs", [])]
-            if specs != by_name[full]["key_specs"]:
-                problems.append("%s: key specs differ:\n  json   %s\n  server %s"
-                                % (full, specs, by_name[full]["key_specs"]))
-    for flag, names in HIDDEN_FLAGS.items():
-        if sorted(found[flag]) != sorted(names):
-            problems.append("hidden flag %s: source says %s, script says %s"
-                            % (flag, sorted(found[flag]), sorted(names)))
-    if procs != GETKEYS_PROCS:
-        problems.append("getkeys_proc: source says %s, script says %s"
-                        % (sorted(procs.items()), sorted(GETKEYS_PROCS.items())))
-    by_function = {i["function"]: full for full, i in info.items() if "function" in i}
-    channels = {}
-    for fn, spec in read_channel_table(src_dir).items():
-        if fn not in by_function:
-            problems.append("commands_with_channels: no command runs %s" % fn)
-            continue
-        channels[by_function[fn]] = spec
-    if channels != CHANNEL_SPECS:
-        problems.append("channels: db.c says %s, script says %s"
-                        % (sorted(channels.items()), sorted(CHANNEL_SPECS.items())))
+    if cats != d["acl_categories"]:
+        problems.append("ACL CAT: server %s, digest %s" % (cats, d["acl_categories"]))
+    digest = {}
+    for c in d["commands"]:
+        digest[c["name"]] = {
+            "name": c["name"], "arity": c["arity"],
+            "flags": [f for f in c["flags"] if f not in HIDDEN_FLAGS],
+            "acl": c["acl"], "keys": c["keys"], "key_specs": c.get("key_specs", []),
+        }
+    for name in sorted(set(live) | set(digest)):
+        if live.get(name) != digest.get(name):
+            problems.append("%s:\n  server %s\n  digest %s" % (name, live.get(name), digest.get(name)))
     if problems:
-        raise SystemExit("the sources in %s disagree:\n%s" % (src_dir, "\n".join(problems)))
+        raise SystemExit("%s (%s) disagrees with %s:\n%s" % (
+            binary, version, os.path.relpath(digest_path(server, release), REPO_ROOT),
+            "\n".join(problems)))
+    print("%s %s: COMMAND INFO and ACL CAT match %s" % (
+        binary, version, os.path.relpath(digest_path(server, release), REPO_ROOT)),
+        file=sys.stderr)
 
 
-def default_redis_src():
-    """The source tree ./dev setup extracts, when it is there."""
-    found = sorted(glob.glob(os.path.join(
-        REPO_ROOT, ".cache", "redis-src", "redis-%s*" % EXPECTED_VERSION, "src", "commands")))
-    return os.path.dirname(os.path.dirname(found[0])) if found else None
+# ---------------------------------------------------------------- the merge
+
+def merge():
+    """The merged table, in three parts (see the module docs of
+    src/command/mod.rs):
+
+    - `first`: the top-level entries redis 7.0 (RELEASES[0]) has, each a
+      dict with "def", "mask" (bits in RELEASES order) and, for containers,
+      "subs": the subcommand entries redis 7.0 has, and "newer": the others;
+    - `newer`: the top-level entries redis 7.0 does not have (a container's
+      subcommands all in its "subs");
+    - ids assigned in the order first (each entry, then its "subs"), newer
+      (likewise), then every "newer" list of `first`, container by container.
+    """
+    variants = {}
+    for bit, (server, release, _) in enumerate(RELEASES):
+        for c in load_digest(server, release)["commands"]:
+            groups = variants.setdefault(c["name"], [])
+            for g in groups:
+                if g["def"] == c:
+                    g["mask"] |= 1 << bit
+                    break
+            else:
+                groups.append({"def": c, "mask": 1 << bit})
+    for groups in variants.values():
+        groups.sort(key=lambda g: (g["mask"] & -g["mask"]))
+    subs = {}
+    for name in variants:
+        if "|" in name:
+            subs.setdefault(name.split("|", 1)[0], []).append(name)
+    first, newer = [], []
+    for name in sorted(n for n in variants if "|" not in n):
+        groups = variants[name]
+        if name in subs:
+            if len(groups) != 1:
+                raise SystemExit(
+                    "container %s differs between releases: one container entry per "
+                    "variant would need its own subcommand lists (not supported)" % name)
+            g = groups[0]
+            g["subs"] = [v for s in sorted(subs.pop(name), key=lambda s: s.split("|", 1)[1])
+                         for v in variants[s]]
+            for bit in range(len(RELEASES)):
+                has = any(v["mask"] & (1 << bit) for v in g["subs"])
+                if bool(g["mask"] & (1 << bit)) != has:
+                    raise SystemExit("container %s: %s has it %s subcommands" % (
+                        name, RELEASES[bit][1], "without" if not has else "with, but not"))
+            if g["mask"] & 1:
+                g["newer"] = [v for v in g["subs"] if not v["mask"] & 1]
+                g["subs"] = [v for v in g["subs"] if v["mask"] & 1]
+        for g in groups:
+            (first if g["mask"] & 1 else newer).append(g)
+    if subs:
+        raise SystemExit("subcommands without a container: %s" % sorted(subs))
+    order = [spec for e in first + newer for spec in [e] + e.get("subs", [])]
+    order += [spec for e in first for spec in e.get("newer", [])]
+    for next_id, spec in enumerate(order):
+        spec["id"] = next_id
+    if len(order) > 65535:
+        raise SystemExit("%d commands do not fit u16 ids" % len(order))
+    return first, newer, len(order)
 
 
 # ------------------------------------------------------------------- rendering
@@ -533,45 +435,107 @@ def render_key_spec(ks):
     return "ks(&[%s], %s, %s)" % (flags, begin, find)
 
 
-def entry(c, subs_ref):
+def check_i16(where, value):
+    if not -32768 <= value <= 32767:
+        raise SystemExit("%s: %d does not fit i16" % (where, value))
+    return value
+
+
+def entry(e, subs_ref):
+    c = e["def"]
+    for f in c["flags"]:
+        if f not in FLAG_ORDER:
+            raise SystemExit("%s: unknown flag %r" % (c["name"], f))
     flags = ", ".join("F::" + f.upper() for f in c["flags"])
-    cats = ", ".join("C::" + k.upper() for k in sorted(c["cats"], key=ACL_CATEGORIES.index))
-    first, last, step = c["keys"]
+    cats = ", ".join("C::" + k.upper() for k in c["acl"])
+    first, last, step = (check_i16(c["name"], v) for v in c["keys"])
     out = "    cmd(%d, %s, %d, &[%s], &[%s], (%d, %d, %d), %s)" % (
-        c["id"], rust_str(c["name"]), c["arity"], flags, cats, first, last, step, subs_ref)
-    if c["key_specs"]:
+        e["id"], rust_str(c["name"]), check_i16(c["name"], c["arity"]), flags, cats,
+        first, last, step, subs_ref)
+    if e["mask"] != (1 << len(RELEASES)) - 1:
+        out += ".only(&[%s])" % ", ".join(
+            "S::" + RELEASES[bit][2].upper() for bit in range(len(RELEASES))
+            if e["mask"] & (1 << bit))
+    if c.get("key_specs"):
+        for ks in c["key_specs"]:
+            for f in ks["flags"]:
+                if f not in KEY_FLAGS:
+                    raise SystemExit("%s: unknown key-spec flag %r" % (c["name"], f))
         out += ".key_specs(&[%s])" % ", ".join(render_key_spec(k) for k in c["key_specs"])
-    if c["getkeys"]:
+    if c.get("getkeys"):
+        if c["getkeys"] not in GETKEYS_ENUM:
+            raise SystemExit("%s: getkeys procedure %s has no GetKeys variant"
+                             % (c["name"], c["getkeys"]))
         out += ".getkeys(G::%s)" % GETKEYS_ENUM[c["getkeys"]]
-    if c["channels"]:
+    if c.get("channels"):
         flags, start, count = c["channels"]
+        if any(f not in CHANNEL_FLAGS for f in flags) or start < 1 or count < -1 or count == 0:
+            raise SystemExit("channel spec of %s: bad %r" % (c["name"], c["channels"]))
         out += ".channels(&[%s], %d, %s)" % (
             ", ".join("CH::" + f for f in flags), start,
             "None" if count == -1 else "Some(%d)" % count)
     return out + ","
 
 
-def render(version, commands, count):
+def render(first, newer, count):
+    for server, release, _ in RELEASES:
+        if load_digest(server, release)["acl_categories"] != ACL_CATEGORIES:
+            raise SystemExit("%s %s has other ACL categories: AclCategories needs a "
+                             "per-version view" % (server, release))
     body = []
-    body.append("/// The Redis version this table was generated from.")
-    body.append("pub const REDIS_VERSION: &str = %s;" % rust_str(version))
+    body.append("/// The server and release each [`ServerVersion`](super::ServerVersion) was")
+    body.append("/// generated from, in `ServerVersion` order.")
+    body.append("pub const SERVER_RELEASES: [(&str, &str); %d] = [%s];" % (
+        len(RELEASES), ", ".join("(%s, %s)" % (rust_str(s), rust_str(r))
+                                 for s, r, _ in RELEASES)))
     body.append("")
-    body.append("/// How many commands and subcommands the table has: every")
-    body.append("/// [`CommandSpec::id`] is below this.")
+    body.append("/// The Redis release [`ServerVersion::Redis70`](super::ServerVersion::Redis70)")
+    body.append("/// was generated from (the installed server's).")
+    body.append("pub const REDIS_VERSION: &str = %s;" % rust_str(EXPECTED_VERSION))
+    body.append("")
+    body.append("/// How many entries (commands and subcommands, of every release) the")
+    body.append("/// table has: every [`CommandSpec::id`] is below this.")
     body.append("pub const COMMAND_COUNT: usize = %d;" % count)
     body.append("")
-    body.append("/// Every top-level command, sorted by (lowercase) name.")
+    body.append("/// Every top-level command of Redis 7.0, as 7.0 defines it, sorted by")
+    body.append("/// (lowercase) name; their `subcommands` are those of 7.0.")
     body.append("pub static COMMANDS: &[CommandSpec] = &[")
-    for c in commands:
-        ref = "SUB_" + ident(c["name"]) if c["subs"] else "&[]"
-        body.append(entry(c, ref))
+    for e in first:
+        ref = "SUB_" + ident(e["def"]["name"]) if e.get("subs") else "&[]"
+        body.append(entry(e, ref))
     body.append("];")
-    for c in commands:
-        if not c["subs"]:
+    body.append("")
+    body.append("/// The top-level entries of the other releases that Redis 7.0 does not")
+    body.append("/// have (or defines otherwise), sorted by name; entries of one name are for")
+    body.append("/// disjoint sets of releases.")
+    body.append("pub(super) static NEWER_COMMANDS: &[CommandSpec] = &[")
+    for e in newer:
+        ref = "SUB_" + ident(e["def"]["name"]) if e.get("subs") else "&[]"
+        body.append(entry(e, ref))
+    body.append("];")
+    body.append("")
+    body.append("/// The subcommands of the containers of [`COMMANDS`] that Redis 7.0 does not")
+    body.append("/// have (or defines otherwise), by container id (ascending), each list")
+    body.append("/// sorted by name.")
+    body.append("pub(super) static NEWER_SUBCOMMANDS: &[(u16, &[CommandSpec])] = &[")
+    for e in first:
+        if e.get("newer"):
+            body.append("    (%d, NEWER_SUB_%s)," % (e["id"], ident(e["def"]["name"])))
+    body.append("];")
+    for e in first + newer:
+        if not e.get("subs"):
             continue
         body.append("")
-        body.append("static SUB_%s: &[CommandSpec] = &[" % ident(c["name"]))
-        for s in c["subs"]:
+        body.append("static SUB_%s: &[CommandSpec] = &[" % ident(e["def"]["name"]))
+        for s in e["subs"]:
+            body.append(entry(s, "&[]"))
+        body.append("];")
+    for e in first:
+        if not e.get("newer"):
+            continue
+        body.append("")
+        body.append("static NEWER_SUB_%s: &[CommandSpec] = &[" % ident(e["def"]["name"]))
+        for s in e["newer"]:
             body.append(entry(s, "&[]"))
         body.append("];")
     body = "\n".join(body) + "\n"
@@ -582,65 +546,47 @@ def render(version, commands, count):
     keyspec = used(["BeginSearch as BS", "ChannelFlags as CH", "FindKeys as FK",
                     "GetKeys as G", "KeyFlags as K", "index", "keynum", "keyword",
                     "ks", "range"])
+    top = used(["AclCategories as C", "CommandFlags as F", "CommandSpec", "ServerSet as S",
+                "cmd"])
+    releases = ", ".join("%s %s" % (s, r) for s, r, _ in RELEASES)
     out = []
-    out.append("// @generated by tools/gen_command_table.py from the COMMAND INFO of")
-    out.append("// redis-server %s. Do not edit by hand." % version)
+    out.append("// @generated by tools/gen_command_table.py from tools/commands/*.json, the")
+    out.append("// command digests of %s." % releases)
+    out.append("// Do not edit by hand.")
     out.append("//")
     out.append("// Regenerate: python3 tools/gen_command_table.py")
     out.append("// Verify:     python3 tools/gen_command_table.py --check")
     out.append("//")
-    out.append("// MAY_REPLICATE and PROTECTED are hidden by COMMAND INFO, and getkeys_proc and")
-    out.append("// the channel arguments are not in it: they come from the generator's lists")
-    out.append("// (checked against src/commands/*.json and db.c with --redis-src).")
+    out.append("// An entry without .only(...) is the same in every release.")
     out.append("")
     out.append("use super::keyspec::{%s};" % ", ".join(keyspec))
-    out.append("use super::{AclCategories as C, CommandFlags as F, CommandSpec, cmd};")
+    out.append("use super::{%s};" % ", ".join(top))
     out.append("")
     return "\n".join(out) + "\n" + body
-
-
-def generate(binary, src_dir):
-    proc, port, tmpdir = start_server(binary)
-    try:
-        r = Resp(port)
-        info = r.call("INFO", "server").decode()
-        version = next(line.split(":", 1)[1].strip() for line in info.splitlines()
-                       if line.startswith("redis_version:"))
-        if version != EXPECTED_VERSION:
-            raise SystemExit("expected redis %s, got %s" % (EXPECTED_VERSION, version))
-        cats = [c.decode() for c in r.call("ACL", "CAT")]
-        if cats != ACL_CATEGORIES:
-            raise SystemExit("ACL CAT differs from the script's list: %s" % cats)
-        raw = r.call("COMMAND", "INFO")
-        r.close()
-    finally:
-        stop_server(proc, tmpdir)
-    commands = sorted((parse_command(e) for e in raw if e is not None),
-                      key=lambda c: c["name"])
-    names = [c["name"] for c in commands]
-    if len(set(names)) != len(names):
-        raise SystemExit("duplicate command names")
-    if src_dir:
-        check_against_source(src_dir, commands)
-    add_hand_listed(commands)
-    count = assign_ids(commands)
-    return render(version, commands, count)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--redis-server", default="redis-server")
-    ap.add_argument("--redis-src", default=None,
-                    help="Redis source tree to cross-check against (default: "
-                         ".cache/redis-src/redis-%s*/ if present)" % EXPECTED_VERSION)
+    ap.add_argument("--live", action="append", default=[], metavar="VERSION=PATH")
+    ap.add_argument("--no-live", action="store_true")
     ap.add_argument("--output", default=DEFAULT_OUTPUT)
     args = ap.parse_args()
 
-    src_dir = args.redis_src or default_redis_src()
-    if src_dir:
-        print("cross-checking against %s" % src_dir, file=sys.stderr)
-    text = generate(args.redis_server, src_dir)
+    by_name = {version_name(v): (s, r) for s, r, v in RELEASES}
+    live = [(args.redis_server, "redis", EXPECTED_VERSION, EXPECTED_VERSION)]
+    for item in args.live:
+        name, _, path = item.partition("=")
+        if name not in by_name or not path:
+            ap.error("--live wants VERSION=PATH with VERSION one of %s" % sorted(by_name))
+        server, release = by_name[name]
+        live.append((path, server, release, release))
+    if not args.no_live:
+        for binary, server, release, expected in live:
+            check_live(binary, server, release, expected)
+    first, newer, count = merge()
+    text = render(first, newer, count)
     if args.check:
         try:
             with open(args.output) as f:

@@ -5,6 +5,13 @@ Usage:
     python3 tools/verify_command_keys.py            # check the fixture
     python3 tools/verify_command_keys.py --check    # the same
     python3 tools/verify_command_keys.py --record   # rewrite the fixture
+    python3 tools/verify_command_keys.py --server redis-7.4=PATH [--record]
+
+With --server VERSION=PATH (repeatable), every case (7.0's, and the sweep
+over that server's own commands) also runs on the server binary PATH of that
+newer release; the cases it answers otherwise than 7.0 are kept in
+keys_newer.json (see tools/newer_fixtures.py). --skip-installed leaves the
+installed server (and its fixture) out.
 
 The fixture, src/command/testdata/keys.json, is a list of
 {"argv": [...], "keys": [{"name": ..., "pos": int or null, "flags": [...]}]}
@@ -36,8 +43,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import newer_fixtures  # noqa: E402
 from gen_command_table import (  # noqa: E402
-    EXPECTED_VERSION, REPO_ROOT, Resp, parse_command, start_server, stop_server)
+    EXPECTED_VERSION, RELEASES, REPO_ROOT, Resp, parse_command, start_server, stop_server,
+    version_name)
 
 FIXTURE = os.path.join(REPO_ROOT, "src", "command", "testdata", "keys.json")
 
@@ -184,6 +193,15 @@ def hand_cases():
         # arity and lookup errors
         ["get"], ["get", "a", "b"], ["object", "encoding"], ["object", "nope", "k"], ["object"],
         ["xread", "STREAMS", "a"], ["lmove", "a", "b", "LEFT"], ["ping", "a", "b"],
+        # what newer releases added or changed
+        ["zrank", "z", "m", "WITHSCORE"],
+        ["waitaof", "0", "0", "0"], ["wait", "0", "0"], ["client", "no-touch", "on"],
+        ["hexpire", "h", "10", "FIELDS", "1", "f"], ["hexpire", "h", "10", "NX", "FIELDS", "2", "f", "g"],
+        ["httl", "h", "FIELDS", "1", "f"], ["hpersist", "h", "FIELDS", "1", "f"],
+        ["hgetall", "h"], ["script", "show", "x"], ["watch", "a"], ["multi", "x"],
+        ["fcall", "f", "4294967297", "a"], ["zunion", "4294967297", "a"],
+        ["lmpop", "4294967297", "a", "LEFT"], ["sintercard", "4294967297", "a"],
+        ["eval_ro", "return 1", "4294967298", "a", "b"],
     ]
     return out
 
@@ -240,20 +258,28 @@ def run(r, argv):
     return {"keys": keys}
 
 
-def record_or_check(binary, record):
+def run_all(binary, expected_version, before=()):
+    """The fixture entries of a throwaway server of `binary`: the argvs of
+    `before` (entries), then the hand cases and the sweep over its commands
+    that `before` lacks."""
     proc, port, tmpdir = start_server(binary)
     try:
         r = Resp(port)
         info = r.call("INFO", "server").decode()
-        version = next(line.split(":", 1)[1].strip() for line in info.splitlines()
-                       if line.startswith("redis_version:"))
-        if version != EXPECTED_VERSION:
-            raise SystemExit("expected redis %s, got %s" % (EXPECTED_VERSION, version))
+        fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+        version = (fields.get("valkey_version") or fields.get("redis_version", "")).strip()
+        if version != expected_version:
+            raise SystemExit("%s: expected %s, got %s" % (binary, expected_version, version))
         commands = sorted((parse_command(e) for e in r.call("COMMAND", "INFO") if e),
                           key=lambda c: c["name"])
         r.close()
-        argvs = [[b(a) for a in argv] for argv in hand_cases()] + \
-            [[a.encode() for a in argv] for argv in sweep_cases(commands)]
+        argvs = [[b(a) for a in e["argv"]] for e in before]
+        seen = {tuple(a) for a in argvs}
+        for argv in [[b(a) for a in argv] for argv in hand_cases()] + \
+                [[a.encode() for a in argv] for argv in sweep_cases(commands)]:
+            if not before or tuple(argv) not in seen:
+                argvs.append(argv)
+                seen.add(tuple(argv))
         results = []
         r = ErrResp(port)
         for argv in argvs:
@@ -263,7 +289,11 @@ def record_or_check(binary, record):
         r.close()
     finally:
         stop_server(proc, tmpdir)
+    return results
 
+
+def record_or_check(binary, record):
+    results = run_all(binary, EXPECTED_VERSION)
     text = json.dumps(results, indent=0, ensure_ascii=True) + "\n"
     with_keys = sum(1 for e in results if e.get("keys"))
     ambiguous = sum(1 for e in results for k in e.get("keys", []) if k["pos"] is None)
@@ -274,19 +304,40 @@ def record_or_check(binary, record):
         with open(FIXTURE, "w") as f:
             f.write(text)
         print("recorded %s in %s" % (summary, FIXTURE))
-        return 0
+        return 0, results
     with open(FIXTURE) as f:
         expected = json.load(f)
     if [e["argv"] for e in expected] != [r["argv"] for r in results]:
         print("case list differs from the fixture; run with --record")
-        return 1
+        return 1, expected
     bad = 0
     for e, r in zip(expected, results):
         if e != r:
             bad += 1
             print("MISMATCH %r:\n  fixture %r\n  server  %r" % (e["argv"], e, r))
     print("%s, %d mismatches" % (summary, bad))
-    return 1 if bad else 0
+    return (1 if bad else 0), results
+
+
+def record_or_check_newer(servers, base, record):
+    """Runs 7.0's cases and each server's own sweep on each (version,
+    binary); keeps or checks what differs from `base` (7.0's results)."""
+    releases = {version_name(v): r for _, r, v in RELEASES}
+    stored = newer_fixtures.load(FIXTURE)
+    status = 0
+    for version, binary in servers:
+        diff = newer_fixtures.differences(base, run_all(binary, releases[version], base))
+        if record:
+            stored[version] = diff
+            print("%s: %d cases differ from 7.0" % (version, len(diff)))
+            continue
+        bad = newer_fixtures.compare(version, stored.get(version, []), diff)
+        print("%s: %d cases differ from 7.0, %s mismatches" % (version, len(diff), bad))
+        status |= 1 if bad != 0 else 0
+    if record:
+        order = [version_name(v) for _, _, v in RELEASES]
+        print("wrote %s" % newer_fixtures.store(FIXTURE, stored, order))
+    return status
 
 
 def main():
@@ -295,8 +346,19 @@ def main():
     mode.add_argument("--record", action="store_true")
     mode.add_argument("--check", action="store_true", help="the default")
     ap.add_argument("--redis-server", default="redis-server")
+    ap.add_argument("--server", action="append", default=[], metavar="VERSION=PATH")
+    ap.add_argument("--skip-installed", action="store_true")
     args = ap.parse_args()
-    return record_or_check(args.redis_server, args.record)
+    known = [version_name(v) for _, _, v in RELEASES[1:]]
+    servers = newer_fixtures.parse_servers(args.server, known)
+    if args.skip_installed:
+        with open(FIXTURE) as f:
+            status, base = 0, json.load(f)
+    else:
+        status, base = record_or_check(args.redis_server, args.record)
+    if servers:
+        status |= record_or_check_newer(servers, base, args.record)
+    return status
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 //! Which arguments of a command are keys, and which are channels, exactly as
-//! Redis 7.0.15 finds them for its ACL check.
+//! Redis 7.0.15 (and each [`ServerVersion`]) finds them for its ACL check.
 //!
-//! - [`keys`] is `getKeysFromCommandWithSpecs(cmd, argv, argc,
+//! - [`keys_for`] is `getKeysFromCommandWithSpecs(cmd, argv, argc,
 //!   GET_KEYSPEC_DEFAULT, result)` (`db.c`): the key specs first, and the
 //!   command's getkeys procedure when a spec is `incomplete` or has
 //!   `variable_flags`, when a spec cannot be used or does not fit the
@@ -26,8 +26,16 @@
 //! Arguments are compared as Redis compares them: keywords with `strcasecmp`
 //! (up to the first NUL byte, ASCII case-insensitive), key counts with
 //! `string2ll` (whole argument) in the specs and `atoi` in the procedures.
+//!
+//! The releases differ in one place (`tools/import_commands.py` checks the
+//! C functions this mirrors, release by release): Redis 7.4 computes the key
+//! range of a `keynum` spec in `long` where the others use `int`, so a key
+//! count of 2^32 + 1 is 1 key to them and out of range (the getkeys
+//! procedure decides) to 7.4.
 
-use super::{BeginSearch, ChannelFlags, CommandSpec, FindKeys, GetKeys, KeyFlags, c_str};
+use super::{
+    BeginSearch, ChannelFlags, CommandSpec, FindKeys, GetKeys, KeyFlags, ServerVersion, c_str,
+};
 
 /// A key argument: its index in `argv` and what the command does with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +80,23 @@ fn specs_first(spec: &CommandSpec) -> bool {
             .any(|k| k.flags.contains(KeyFlags::VARIABLE_FLAGS))
 }
 
-/// Replaces the contents of `out` with the key arguments of `argv`, in the
-/// order Redis reports them (the order its ACL check tests them in).
+/// [`keys_for`] in Redis 7.0.
 pub fn keys<A: AsRef<[u8]>>(spec: &CommandSpec, argv: &[A], out: &mut Vec<KeyRef>) {
+    keys_for(spec, argv, ServerVersion::Redis70, out);
+}
+
+/// Replaces the contents of `out` with the key arguments of `argv`, in the
+/// order `version` reports them (the order its ACL check tests them in).
+pub fn keys_for<A: AsRef<[u8]>>(
+    spec: &CommandSpec,
+    argv: &[A],
+    version: ServerVersion,
+    out: &mut Vec<KeyRef>,
+) {
     out.clear();
     if specs_first(spec) {
-        if keys_from_specs(spec, argv, out) {
+        let long = matches!(version, ServerVersion::Redis74);
+        if keys_from_specs(spec, argv, long, out) {
             return;
         }
         out.clear();
@@ -88,8 +107,14 @@ pub fn keys<A: AsRef<[u8]>>(spec: &CommandSpec, argv: &[A], out: &mut Vec<KeyRef
 }
 
 /// `getKeysUsingKeySpecs` with `GET_KEYSPEC_DEFAULT`: false where Redis
-/// returns -1 (a spec that is unknown, incomplete or does not fit).
-fn keys_from_specs<A: AsRef<[u8]>>(spec: &CommandSpec, argv: &[A], out: &mut Vec<KeyRef>) -> bool {
+/// returns -1 (a spec that is unknown, incomplete or does not fit). `long`:
+/// the key count is not cut to an `int` (Redis 7.4).
+fn keys_from_specs<A: AsRef<[u8]>>(
+    spec: &CommandSpec,
+    argv: &[A],
+    long: bool,
+    out: &mut Vec<KeyRef>,
+) -> bool {
     // Redis computes in `int`; i64 holds every value it can reach without
     // the overflows its `int` would have (see the keynum case).
     let Ok(argc) = i64::try_from(argv.len()) else {
@@ -150,10 +175,20 @@ fn keys_from_specs<A: AsRef<[u8]>>(spec: &CommandSpec, argv: &[A], out: &mut Vec
                     _ => return false,
                 };
                 let first = first + i64::from(firstkey);
-                // `last = first + (int)numkeys - 1`: the cast keeps the low
-                // 32 bits. Where Redis's int sum would overflow, both it
-                // and this sum fall outside [first, argc) below.
-                let last = first + i64::from(numkeys as i32) - 1;
+                let last = if long {
+                    // 7.4: `last = first + (long)numkeys - 1`. Where that
+                    // overflows, the wrapped value is out of [first, argc)
+                    // as well.
+                    match first.checked_add(numkeys - 1) {
+                        Some(last) => last,
+                        None => return false,
+                    }
+                } else {
+                    // `last = first + (int)numkeys - 1`: the cast keeps the
+                    // low 32 bits. Where Redis's int sum would overflow, both
+                    // it and this sum fall outside [first, argc) below.
+                    first + i64::from(numkeys as i32) - 1
+                };
                 (first, last, i64::from(step))
             }
             FindKeys::Unknown => return false,
