@@ -36,6 +36,7 @@
 //! level. Error and warning texts name the field and the reason and never
 //! contain a secret.
 
+use crate::command::ServerVersion;
 use crate::secret::{MAX_SECRET_LEN, Secret, wipe_string};
 use crate::users::{self, DEFAULT_USER, MAX_ACL_LINE_LEN, MAX_USERS, User, UserDirectory, UserId};
 use base64::Engine as _;
@@ -76,6 +77,10 @@ pub struct Config {
     pub downstream: Option<Downstream>,
     /// How the proxy authenticates to the server; `None`: it does not.
     pub upstream: Option<Upstream>,
+    /// The server behind the proxy (`server_version`): its commands,
+    /// categories and key specs judge restricted users, and its texts are
+    /// the replies the proxy writes.
+    pub server_version: ServerVersion,
 }
 
 /// Client-side authentication.
@@ -265,6 +270,7 @@ pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed
     let mut parser = Parser {
         env,
         warnings: Vec::new(),
+        version: ServerVersion::default(),
     };
     let config = parser.config(&root)?;
     Ok(Parsed {
@@ -497,11 +503,15 @@ fn join(path: &str, field: &str) -> String {
 struct Parser<'e> {
     env: &'e dyn Fn(&str) -> Option<String>,
     warnings: Vec<String>,
+    version: ServerVersion,
 }
 
 impl Parser<'_> {
     fn config(&mut self, root: &Json) -> Result<Config, ConfigError> {
-        let fields = object(root, ROOT, &["downstream", "upstream"])?;
+        let fields = object(root, ROOT, &["downstream", "upstream", "server_version"])?;
+        if let Some(node) = fields.get("server_version") {
+            self.version = server_version(node, "server_version")?;
+        }
         let downstream = match fields.get("downstream") {
             Some(node) => Some(self.downstream(node, "downstream")?),
             None => None,
@@ -526,6 +536,7 @@ impl Parser<'_> {
         Ok(Config {
             downstream,
             upstream,
+            server_version: self.version,
         })
     }
 
@@ -650,7 +661,7 @@ impl Parser<'_> {
             let line = self.secret(line_node, &line_path, MAX_ACL_LINE_LEN)?;
             let text = std::str::from_utf8(line.expose())
                 .map_err(|_| ConfigError::new(&item_path, "must be valid UTF-8 text"))?;
-            let parsed = users::parse_acl_line(text)
+            let parsed = users::parse_acl_line_for(text, self.version)
                 .map_err(|e| ConfigError::new(&item_path, e.to_string()))?;
             self.warnings.extend(
                 parsed
@@ -824,6 +835,22 @@ fn base64_secret(encoded: &str, path: &str, max_len: usize) -> Result<Secret, Co
             path,
             "'base64' is not valid base64 (standard alphabet, with '=' padding, no whitespace)",
         )),
+    }
+}
+
+/// `server_version`: `redis-7.0`, `redis-7.2`, `redis-7.4`, `valkey-7.2`,
+/// `valkey-8.0` (a patch number, `valkey-8.0.1`, is accepted and ignored).
+fn server_version(node: &Json, path: &str) -> Result<ServerVersion, ConfigError> {
+    let names: Vec<&str> = ServerVersion::ALL.iter().map(|v| v.name()).collect();
+    let expected = format!("one of {}", names.join(", "));
+    match node {
+        Json::String(text) => ServerVersion::parse(text).ok_or_else(|| {
+            ConfigError::new(
+                path,
+                format!("unknown server {}; expected {expected}", quote_name(text)),
+            )
+        }),
+        other => Err(type_error(path, &expected, other)),
     }
 }
 
@@ -1083,6 +1110,27 @@ mod tests {
             .collect();
         assert_eq!(scripts.len(), 1, "{:?}", parsed.warnings);
         assert!(scripts[0].starts_with("downstream.users: user 's' may run scripts"));
+    }
+
+    #[test]
+    fn server_version() {
+        assert_eq!(ok("{}").config.server_version, ServerVersion::Redis70);
+        let parsed = ok(
+            r#"{"server_version": "Valkey-8.0.1", "downstream": {"users": [
+            "user a on >p ~* -@all +client|capa"]}}"#,
+        );
+        assert_eq!(parsed.config.server_version, ServerVersion::Valkey80);
+        // client|capa is Valkey 8's: not a 7.0 rule.
+        assert!(
+            err(r#"{"downstream": {"users": ["user a on >p ~* -@all +client|capa"]}}"#)
+                .contains("'+client|capa': Unknown command or category name in ACL")
+        );
+        assert_eq!(
+            err(r#"{"server_version": "redis-6.2"}"#),
+            "server_version: unknown server 'redis-6.2'; expected one of redis-7.0, redis-7.2, \
+             redis-7.4, valkey-7.2, valkey-8.0"
+        );
+        assert!(err(r#"{"server_version": 7}"#).starts_with("server_version: "));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! client; this module only answers "may this user run this".
 
 use crate::command::{self as keys, ChannelFlags, ChannelRef, KeyFlags, KeyRef};
-use crate::command::{CommandFlags, CommandSpec, c_str};
+use crate::command::{CommandFlags, CommandSpec, NoPerm, c_str};
 
 use super::Permissions;
 use super::glob;
@@ -50,22 +50,15 @@ impl Denial {
         }
     }
 
-    /// The reply Redis sends (`processCommand`), without the `-` and CRLF
-    /// and without any `EXECABORT` prefix.
-    pub fn write_reply_text(self, out: &mut Vec<u8>) {
+    /// What was refused, in the terms of Redis's error texts
+    /// ([`crate::command::write_noperm_reply`]); `argv` gives the
+    /// arguments a key or channel denial names.
+    pub fn noperm<'a>(self, argv: &[&'a [u8]]) -> NoPerm<'a> {
+        let arg = |pos: usize| argv.get(pos).copied().unwrap_or_default();
         match self {
-            Denial::Command(spec) => {
-                out.extend_from_slice(b"NOPERM this user has no permissions to run the '");
-                out.extend_from_slice(spec.name.as_bytes());
-                out.extend_from_slice(b"' command");
-            }
-            Denial::Key { .. } => out.extend_from_slice(
-                b"NOPERM this user has no permissions to access one of the keys used as arguments",
-            ),
-            Denial::Channel { .. } => out.extend_from_slice(
-                b"NOPERM this user has no permissions to access one of the channels used as \
-                  arguments",
-            ),
+            Denial::Command(_) => NoPerm::Command,
+            Denial::Key { pos } => NoPerm::Key(arg(pos)),
+            Denial::Channel { pos } => NoPerm::Channel(arg(pos)),
         }
     }
 
@@ -191,7 +184,7 @@ fn check_selector<F: Fn(usize) -> bool>(
     }
     if !selector.all_keys() && keys::has_keys(spec) {
         if !scratch.keys_ready {
-            keys::keys(spec, argv.args, &mut scratch.keys);
+            keys::keys_for(spec, argv.args, selector.version(), &mut scratch.keys);
             scratch.keys_ready = true;
         }
         for key in &scratch.keys {

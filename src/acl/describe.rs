@@ -11,7 +11,7 @@
 //! their order may differ from a given Redis process's (the set is the
 //! same).
 
-use crate::command::{self, ACL_CATEGORY_NAMES, AclCategories, CommandSpec};
+use crate::command::{self, ACL_CATEGORY_NAMES, AclCategories, CommandSpec, ServerVersion};
 
 use super::rules::SelectorRule;
 use super::selector::Selector;
@@ -29,11 +29,8 @@ fn count_category(selector: &Selector, category: AclCategories) -> (usize, usize
             }
         }
     };
-    for spec in command::COMMANDS {
+    for spec in command::commands_for(selector.version()) {
         count(spec);
-        for sub in spec.subcommands {
-            count(sub);
-        }
     }
     (on, off)
 }
@@ -43,7 +40,7 @@ fn count_category(selector: &Selector, category: AclCategories) -> (usize, usize
 pub fn command_rules(selector: &Selector) -> String {
     let additive = !selector.allows_future_commands();
     let mut rules: Vec<String> = Vec::new();
-    let mut fake = Selector::default();
+    let mut fake = Selector::new(selector.version());
     if additive {
         rules.push("-@all".to_owned());
         let _ = fake.apply(&SelectorRule::NoCommands);
@@ -86,7 +83,7 @@ pub fn command_rules(selector: &Selector) -> String {
             *done = true;
         }
     }
-    for spec in command::COMMANDS {
+    for spec in command::top_level_commands_for(selector.version()) {
         single_command(selector, &mut fake, spec, &mut rules);
     }
     rules.join(" ")
@@ -108,7 +105,7 @@ fn single_command(
             spec,
         });
     }
-    for sub in spec.subcommands {
+    for sub in spec.subcommands_for(selector.version()) {
         single_command(selector, fake, sub, rules);
     }
     if !user_bit {
@@ -170,20 +167,13 @@ pub fn selector(selector: &Selector) -> String {
     out
 }
 
-/// `ACL CAT <category>`: every command and subcommand in it, by full name.
-pub fn category_commands(category: AclCategories) -> Vec<&'static str> {
-    let mut names = Vec::new();
-    for spec in command::COMMANDS {
-        if spec.acl_categories.intersects(category) {
-            names.push(spec.name);
-        }
-        for sub in spec.subcommands {
-            if sub.acl_categories.intersects(category) {
-                names.push(sub.name);
-            }
-        }
-    }
-    names
+/// `ACL CAT <category>`: every command and subcommand of `version` in it,
+/// by full name.
+pub fn category_commands(category: AclCategories, version: ServerVersion) -> Vec<&'static str> {
+    command::commands_for(version)
+        .filter(|spec| spec.acl_categories.intersects(category))
+        .map(|spec| spec.name)
+        .collect()
 }
 
 #[cfg(test)]

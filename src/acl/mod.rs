@@ -32,6 +32,19 @@ pub struct Permissions {
 }
 
 impl Permissions {
+    /// A new user's permissions (none), for `version`'s commands.
+    pub fn new(version: crate::command::ServerVersion) -> Self {
+        Permissions {
+            root: Selector::new(version),
+            extra: Vec::new(),
+        }
+    }
+
+    /// The server whose commands the rules name.
+    pub fn version(&self) -> crate::command::ServerVersion {
+        self.root.version()
+    }
+
     /// `~* &* +@all` and no selectors.
     pub fn full() -> Self {
         Permissions {

@@ -9,7 +9,7 @@
 
 use core::fmt;
 
-use crate::command::{self, AclCategories, CommandSpec};
+use crate::command::{self, AclCategories, CommandSpec, ServerVersion};
 
 /// A key pattern and the access it grants (`~p`, `%R~p`, `%W~p`, `%RW~p`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,10 +155,16 @@ pub(crate) fn has_space_or_nul(text: &str) -> bool {
 }
 
 impl SelectorRule {
-    /// Parses `op` as `ACLSetSelector` would; `None` if it is not a
-    /// selector rule at all (the caller reports [`RuleError::Syntax`] or
-    /// tries user rules). Keywords are case-insensitive.
+    /// [`parse_for`](Self::parse_for) Redis 7.0.
     pub fn parse(op: &str) -> Option<Result<SelectorRule, RuleError>> {
+        Self::parse_for(op, ServerVersion::default())
+    }
+
+    /// Parses `op` as `ACLSetSelector` of `version` would, commands looked
+    /// up in that server's table; `None` if it is not a selector rule at
+    /// all (the caller reports [`RuleError::Syntax`] or tries user rules).
+    /// Keywords are case-insensitive.
+    pub fn parse_for(op: &str, version: ServerVersion) -> Option<Result<SelectorRule, RuleError>> {
         let is = |word: &str| op.eq_ignore_ascii_case(word);
         let rule = if is("allkeys") || is("~*") {
             SelectorRule::AllKeys
@@ -184,7 +190,7 @@ impl SelectorRule {
                 } else {
                     Ok(SelectorRule::ChannelPattern(rest.to_owned()))
                 }),
-                '+' | '-' => Some(command_rule(sigil == '+', rest)),
+                '+' | '-' => Some(command_rule(sigil == '+', rest, version)),
                 _ => None,
             };
         };
@@ -227,7 +233,12 @@ fn key_permission(rest: &str) -> Result<SelectorRule, RuleError> {
 }
 
 /// `+…` / `-…` other than `±@all`.
-fn command_rule(allow: bool, rest: &str) -> Result<SelectorRule, RuleError> {
+fn command_rule(
+    allow: bool,
+    rest: &str,
+    version: ServerVersion,
+) -> Result<SelectorRule, RuleError> {
+    let lookup = |name: &str| lookup_for(name, version);
     if let Some(category) = rest.strip_prefix('@') {
         return AclCategories::from_name(category.as_bytes())
             .map(|category| SelectorRule::Category { allow, category })
@@ -263,18 +274,24 @@ fn command_rule(allow: bool, rest: &str) -> Result<SelectorRule, RuleError> {
 }
 
 /// Redis's `ACLLookupCommand` (`lookupCommandBySdsLogic`, strict): `cmd`
-/// or `container|sub`, case-insensitive; anything else is unknown.
+/// or `container|sub`, case-insensitive; anything else is unknown. In
+/// Redis 7.0's table.
 pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
+    lookup_for(name, ServerVersion::default())
+}
+
+/// [`lookup`] in `version`'s table.
+pub fn lookup_for(name: &str, version: ServerVersion) -> Option<&'static CommandSpec> {
     let mut parts = name.split('|');
     let first = parts.next()?;
     let second = parts.next();
     if parts.next().is_some() {
         return None;
     }
-    let base = command::lookup_command(first.as_bytes())?;
+    let base = command::lookup_command_for(first.as_bytes(), version)?;
     match second {
         None => Some(base),
-        Some(sub) if base.is_container() => base.lookup_subcommand(sub.as_bytes()),
+        Some(sub) if base.is_container() => base.lookup_subcommand_for(sub.as_bytes(), version),
         Some(_) => None,
     }
 }

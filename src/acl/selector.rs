@@ -8,7 +8,7 @@
 //! every command in the category, then to every subcommand in it
 //! (`ACLSetSelectorCommandBitsForCategoryLogic`).
 
-use crate::command::{self, CommandSpec};
+use crate::command::{self, CommandSpec, ServerVersion};
 
 use super::RuleError;
 use super::rules::{KeyPattern, SelectorRule};
@@ -35,6 +35,9 @@ pub struct Selector {
     pub(super) keys: Vec<KeyPattern>,
     /// Channel patterns in the order given, without duplicates.
     pub(super) channels: Vec<String>,
+    /// The server whose commands the rules name (a category reaches the
+    /// commands that server has).
+    pub(super) version: ServerVersion,
 }
 
 /// A bit per command id, plus the future-commands bit after them.
@@ -78,6 +81,19 @@ impl CommandBits {
 }
 
 impl Selector {
+    /// A new selector for `version`'s commands.
+    pub fn new(version: ServerVersion) -> Self {
+        Selector {
+            version,
+            ..Selector::default()
+        }
+    }
+
+    /// The server whose commands the rules name.
+    pub fn version(&self) -> ServerVersion {
+        self.version
+    }
+
     /// `~* &* +@all`.
     pub fn full() -> Self {
         let mut selector = Selector::default();
@@ -144,14 +160,12 @@ impl Selector {
             SelectorRule::Command { allow, spec } => self.change_perm(spec, *allow),
             SelectorRule::FirstArg { spec, arg } => self.add_first_arg(spec, arg),
             SelectorRule::Category { allow, category } => {
-                for spec in command::COMMANDS {
+                // ACLSetSelectorCommandBitsForCategoryLogic: each command
+                // in the category with all its subcommands, then each
+                // subcommand in it.
+                for spec in command::commands_for(self.version) {
                     if spec.acl_categories.intersects(*category) {
                         self.change_perm(spec, *allow);
-                    }
-                    for sub in spec.subcommands {
-                        if sub.acl_categories.intersects(*category) {
-                            self.change_perm(sub, *allow);
-                        }
                     }
                 }
             }
@@ -173,7 +187,7 @@ impl Selector {
         let id = usize::from(spec.id);
         self.set_bit(id, allow);
         self.first_args.retain(|(command, _)| *command != id);
-        for sub in spec.subcommands {
+        for sub in spec.subcommands_for(self.version) {
             self.set_bit(usize::from(sub.id), allow);
         }
     }
@@ -200,7 +214,7 @@ impl Selector {
     pub(super) fn bits_only(&self) -> Selector {
         Selector {
             commands: self.commands.clone(),
-            ..Selector::default()
+            ..Selector::new(self.version)
         }
     }
 

@@ -13,8 +13,8 @@
 //! the ACL gate, exactly as for any command.
 
 use crate::acl::log::LogStore;
-use crate::acl::{self, Denial, describe};
-use crate::command::{self, AclCategories, c_str};
+use crate::acl::{self, describe};
+use crate::command::{self, AclCategories, ServerVersion, c_str};
 use crate::resp::request::Args;
 use crate::resp::{write_array_header, write_bulk, write_command, write_decimal};
 use crate::users::{UserDirectory, UserId};
@@ -100,10 +100,11 @@ pub(super) fn answer(
     let argv: Vec<&[u8]> = (0..args.argc())
         .map(|i| args.get(i).unwrap_or_default())
         .collect();
-    let spec = match command::resolve(&argv) {
+    let version = users.permissions_of(Some(current)).version();
+    let spec = match command::resolve_for(&argv, version) {
         Ok(spec) => spec,
         Err(error) => {
-            command::write_error_reply(error, &argv, &mut out);
+            command::write_error_reply_for(error, &argv, version, &mut out);
             return Answer::Reply(out);
         }
     };
@@ -129,7 +130,7 @@ pub(super) fn answer(
             Some(user) => getuser(user, protocol, &mut out),
             None => protocol.null(&mut out),
         },
-        "acl|cat" => cat(&argv, &mut out),
+        "acl|cat" => cat(&argv, version, &mut out),
         "acl|dryrun" => dryrun(users, &argv, scratch, &mut out),
         // The server's log would show the proxy's own identity.
         "acl|log" => acl_log(&argv, log, protocol, &mut out),
@@ -203,7 +204,7 @@ fn selector_fields(selector: &acl::Selector, out: &mut Vec<u8>) {
     write_bulk(out, describe::channels(selector).as_bytes());
 }
 
-fn cat(argv: &[&[u8]], out: &mut Vec<u8>) {
+fn cat(argv: &[&[u8]], version: ServerVersion, out: &mut Vec<u8>) {
     match argv {
         [_, _] => {
             write_array_header(out, command::ACL_CATEGORY_NAMES.len());
@@ -213,7 +214,7 @@ fn cat(argv: &[&[u8]], out: &mut Vec<u8>) {
         }
         [_, _, category] => match AclCategories::from_name(c_str(category)) {
             Some(category) => {
-                let names = describe::category_commands(category);
+                let names = describe::category_commands(category, version);
                 write_array_header(out, names.len());
                 for name in names {
                     write_bulk(out, name.as_bytes());
@@ -251,10 +252,11 @@ fn dryrun(users: &UserDirectory, argv: &[&[u8]], scratch: &mut acl::Scratch, out
         return;
     };
     let inner = argv.get(3..).unwrap_or_default();
+    let version = user.permissions().version();
     // `lookupCommand`: the subcommand if the command has them and one is
     // given, else the command itself.
-    let spec = command::lookup_command(arg(3)).and_then(|base| match inner.get(1) {
-        Some(sub) if base.is_container() => base.lookup_subcommand(sub),
+    let spec = command::lookup_command_for(arg(3), version).and_then(|base| match inner.get(1) {
+        Some(sub) if base.is_container() => base.lookup_subcommand_for(sub, version),
         _ => Some(base),
     });
     let Some(spec) = spec else {
@@ -273,28 +275,15 @@ fn dryrun(users: &UserDirectory, argv: &[&[u8]], scratch: &mut acl::Scratch, out
         args: inner,
         whole: |_| true,
     };
-    let text = match user.permissions().check(spec, &argv, scratch) {
-        Ok(()) => {
-            out.extend_from_slice(b"+OK\r\n");
-            return;
+    match user.permissions().check(spec, &argv, scratch) {
+        Ok(()) => out.extend_from_slice(b"+OK\r\n"),
+        Err(denial) => {
+            let mut text = Vec::new();
+            let name = user.name().as_bytes();
+            command::write_dryrun_denial(version, name, spec, denial.noperm(inner), &mut text);
+            write_bulk(out, &text);
         }
-        Err(Denial::Command(spec)) => format!(
-            "This user has no permissions to run the '{}' command",
-            spec.name
-        )
-        .into_bytes(),
-        Err(Denial::Key { pos }) => named(b"key", inner.get(pos).copied()),
-        Err(Denial::Channel { pos }) => named(b"channel", inner.get(pos).copied()),
-    };
-    write_bulk(out, &text);
-}
-
-fn named(kind: &[u8], arg: Option<&[u8]>) -> Vec<u8> {
-    let mut text = b"This user has no permissions to access the '".to_vec();
-    text.extend_from_slice(c_str(arg.unwrap_or_default()));
-    text.extend_from_slice(b"' ");
-    text.extend_from_slice(kind);
-    text
+    }
 }
 
 /// `ACL LOG [count | RESET]`.

@@ -10,6 +10,7 @@
 //! the user directory, and dropped.
 
 use super::replies;
+use crate::command::ServerTexts;
 use crate::command::c_str;
 use crate::resp::request::Args;
 use crate::resp::{parse_redis_int, write_command};
@@ -62,7 +63,13 @@ pub fn auth(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Outc
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
-pub fn hello(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Outcome {
+/// Checks in Redis 7.0's order; `texts` are the configured server's.
+pub fn hello(
+    users: &UserDirectory,
+    args: &Args,
+    identity: &mut Identity,
+    texts: &ServerTexts,
+) -> Outcome {
     let argc = args.argc();
     let mut version = None;
     let mut next = 1;
@@ -103,7 +110,7 @@ pub fn hello(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Out
         }
     }
     if !identity.authenticated {
-        return Outcome::Reply(replies::HELLO_NOAUTH);
+        return Outcome::Reply(texts.hello_noauth);
     }
     let mut parts: Vec<&[u8]> = vec![b"HELLO"];
     parts.extend(version);

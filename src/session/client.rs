@@ -502,7 +502,8 @@ impl State {
         let argv: Vec<&[u8]> = (0..args.argc())
             .map(|i| args.get(i).unwrap_or_default())
             .collect();
-        let spec = match command::resolve(&argv) {
+        let version = self.config.server_version;
+        let spec = match command::resolve_for(&argv, version) {
             Ok(spec) => spec,
             Err(CommandError::SecurityAttack) => {
                 self.events.push(SessionEvent::CrossProtocolAttack);
@@ -525,12 +526,12 @@ impl State {
             }
             _ if spec.flags.contains(command::CommandFlags::PROTECTED) => {
                 let mut reply = Vec::new();
-                command::write_protected_reply(spec, &mut reply);
+                command::write_protected_reply_for(spec, version, &mut reply);
                 self.reply_locally(input, out, Reply::Owned(reply.into()), false);
             }
             _ => {
                 self.events.push(SessionEvent::Unauthenticated);
-                self.reply_static(input, out, command::noauth_reply(spec));
+                self.reply_static(input, out, command::noauth_reply_for(spec, version));
             }
         }
     }
@@ -540,7 +541,17 @@ impl State {
     /// reply is swallowed.
     fn refuse(&mut self, refusal: Refusal, args: &Args, input: &[u8], out: &mut Output) {
         let mut reply = Vec::new();
-        gate::write_refusal(refusal, args, &mut reply);
+        let user = self
+            .config
+            .users()
+            .user_name(self.client.identity.user.unwrap_or(UserId::DEFAULT));
+        gate::write_refusal(
+            refusal,
+            args,
+            self.config.server_version,
+            user.as_bytes(),
+            &mut reply,
+        );
         if let Refusal::Denied { spec, denial } = refusal {
             let config = Rc::clone(&self.config);
             let user = config
@@ -632,7 +643,7 @@ impl State {
         out: &mut Output,
     ) {
         let mut reply = Vec::new();
-        command::write_error_reply(error, argv, &mut reply);
+        command::write_error_reply_for(error, argv, self.config.server_version, &mut reply);
         self.reply_locally(input, out, Reply::Owned(reply.into()), false);
     }
 
@@ -643,7 +654,7 @@ impl State {
         let outcome = if is_auth {
             auth::auth(users, args, identity)
         } else {
-            auth::hello(users, args, identity)
+            auth::hello(users, args, identity, self.config.server_version.texts())
         };
         let authenticated = matches!(
             outcome,

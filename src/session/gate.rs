@@ -17,7 +17,7 @@
 //! answer it.
 
 use crate::acl::{self, Denial, Permissions};
-use crate::command::{self, CommandError, CommandFlags, CommandSpec, c_str};
+use crate::command::{self, CommandError, CommandFlags, CommandSpec, ServerVersion, c_str};
 use crate::resp::request::{Args, HOLD_MAX, Head};
 
 /// The `SORT` options only a user with unrestricted read access may use.
@@ -79,14 +79,18 @@ pub(super) fn check(
         // The server closes the connection; let it.
         return Gate::Pass;
     }
-    let Some(base) = command::lookup_command(name) else {
+    let version = permissions.version();
+    let Some(base) = command::lookup_command_for(name, version) else {
         return Gate::Refuse(Refusal::Command);
     };
     let spec = if base.is_container() && head.argc >= 2 {
         if have < 2 {
             return wait_or_refuse(2, head, base);
         }
-        match args.whole(1).and_then(|sub| base.lookup_subcommand(sub)) {
+        match args
+            .whole(1)
+            .and_then(|sub| base.lookup_subcommand_for(sub, version))
+        {
             Some(spec) => spec,
             None => return Gate::Refuse(Refusal::Command),
         }
@@ -210,30 +214,30 @@ fn wait_or_refuse(needed: usize, head: &Head<'_>, spec: &'static CommandSpec) ->
     }
 }
 
-/// Appends the reply to a refused command, read whole into `args`.
-/// `in_multi`: a refused `EXEC` ends the transaction, so its error says so.
-pub(super) fn write_refusal(refusal: Refusal, args: &Args, out: &mut Vec<u8>) {
+/// Appends the reply `version` gives to a command it refuses, read whole
+/// into `args`, from `user` (a refused `EXEC` ends the transaction, and its
+/// error says so).
+pub(super) fn write_refusal(
+    refusal: Refusal,
+    args: &Args,
+    version: ServerVersion,
+    user: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let argv: Vec<&[u8]> = (0..args.argc())
+        .map(|i| args.get(i).unwrap_or_default())
+        .collect();
     match refusal {
-        Refusal::Command => {
-            let argv: Vec<&[u8]> = (0..args.argc())
-                .map(|i| args.get(i).unwrap_or_default())
-                .collect();
-            match command::resolve(&argv) {
-                Err(error) => command::write_error_reply(error, &argv, out),
-                // Not reached: the gate refused it for a reason resolve
-                // agrees with. Say something true anyway.
-                Ok(spec) => command::write_error_reply(CommandError::WrongArity(spec), &argv, out),
+        Refusal::Command => match command::resolve_for(&argv, version) {
+            Err(error) => command::write_error_reply_for(error, &argv, version, out),
+            // Not reached: the gate refused it for a reason resolve agrees
+            // with. Say something true anyway.
+            Ok(spec) => {
+                command::write_error_reply_for(CommandError::WrongArity(spec), &argv, version, out);
             }
-        }
+        },
         Refusal::Denied { spec, denial } => {
-            let exec = is_exec(spec);
-            out.extend_from_slice(if exec {
-                b"-EXECABORT Transaction discarded because of: "
-            } else {
-                b"-"
-            });
-            denial.write_reply_text(out);
-            out.extend_from_slice(b"\r\n");
+            command::write_noperm_reply(version, user, spec, denial.noperm(&argv), out);
         }
         Refusal::SortOption(option) => {
             out.extend_from_slice(match option {

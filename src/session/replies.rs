@@ -1,24 +1,28 @@
-//! The replies the filter writes itself, byte for byte as Redis 7.0 writes
+//! The replies the filter writes itself, byte for byte as Redis writes
 //! them (see `acl.c` `authCommand`, `networking.c` `helloCommand` and
-//! `server.c` `processCommand`).
+//! `server.c` `processCommand`), where they are the same in every server
+//! the proxy knows; the texts that differ are in `command::errors`.
+
+use crate::command::{ServerTexts, ServerVersion};
+
+/// The texts that are the same in every supported server live with the
+/// command table (`command::errors`, one table per server); these names
+/// are Redis 7.0's.
+const TEXTS: &ServerTexts = ServerVersion::Redis70.texts();
 
 pub const OK: &[u8] = b"+OK\r\n";
 pub const RESET: &[u8] = b"+RESET\r\n";
-pub const WRONGPASS: &[u8] = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n";
-pub const AUTH_WITHOUT_PASSWORD: &[u8] = b"-ERR AUTH <password> called without any password \
-configured for the default user. Are you sure your configuration is correct?\r\n";
-pub const SYNTAX_ERROR: &[u8] = b"-ERR syntax error\r\n";
+pub const WRONGPASS: &[u8] = TEXTS.wrongpass;
+pub const AUTH_WITHOUT_PASSWORD: &[u8] = TEXTS.auth_without_password;
+pub const SYNTAX_ERROR: &[u8] = TEXTS.syntax_error;
+pub const NOT_IN_TRANSACTION: &[u8] = TEXTS.not_in_transaction;
+pub const HELLO_BAD_VERSION: &[u8] = TEXTS.hello_bad_version;
+pub const NOPROTO: &[u8] = TEXTS.noproto;
+pub const BAD_CLIENT_NAME: &[u8] = TEXTS.bad_client_name;
+/// The proxy's own: see the README's "Per-user server identities".
 pub const SWITCH_WITHOUT_REPLIES: &[u8] = b"-ERR envoy-redis-auth: cannot switch to this user's \
     server identity while CLIENT REPLY is OFF or SKIP (the proxy needs the server's reply to its \
     AUTH); the connection keeps its user\r\n";
-pub const NOT_IN_TRANSACTION: &[u8] = b"-ERR Command not allowed inside a transaction\r\n";
-pub const HELLO_NOAUTH: &[u8] = b"-NOAUTH HELLO must be called with the client already \
-authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the \
-client and select the RESP protocol version at the same time\r\n";
-pub const HELLO_BAD_VERSION: &[u8] = b"-ERR Protocol version is not an integer or out of range\r\n";
-pub const NOPROTO: &[u8] = b"-NOPROTO unsupported protocol version\r\n";
-pub const BAD_CLIENT_NAME: &[u8] =
-    b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
 
 /// Redis's reply to a command other than (P|S)(UN)SUBSCRIBE, PING, QUIT or
 /// RESET on a RESP2 connection in subscribed mode.

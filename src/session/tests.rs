@@ -248,12 +248,12 @@ fn hello_errors_follow_redis() {
         text(&got),
         text(
             &[
-                replies::HELLO_NOAUTH,
+                crate::command::ServerVersion::Redis70.texts().hello_noauth,
                 replies::NOPROTO,
                 replies::HELLO_BAD_VERSION,
                 b"-ERR Syntax error in HELLO option 'AUTH'\r\n",
                 replies::WRONGPASS,
-                replies::HELLO_NOAUTH,
+                crate::command::ServerVersion::Redis70.texts().hello_noauth,
             ]
             .concat()
         )
@@ -958,4 +958,37 @@ fn no_identity_switch_while_replies_are_off_or_skipped() {
         .filter(|c| c.starts_with("AUTH"))
         .count();
     assert_eq!(auths, 1, "{:?}", rig.commands());
+}
+
+#[test]
+fn the_configured_server_version_judges_and_words_the_replies() {
+    let for_version = |version: &str| {
+        config(&format!(
+            r#"{{"server_version": "{version}", "downstream": {{"users": [
+                "user alice on >alicepw ~app:* -@all +@hash +get"]}},
+                "upstream": {{"password": "server-secret"}}}}"#
+        ))
+    };
+    let input: &[u8] = b"HELLO 3\r\nAUTH alice alicepw\r\nDEL app:1\r\nGET secret\r\n\
+                         HEXPIRE app:h 10 FIELDS 1 f\r\n";
+    let (got, _) = exchange(for_version("redis-7.0"), input);
+    let text_70 = text(&got);
+    assert!(text_70.starts_with("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user>"), "{text_70}");
+    assert!(text_70.contains("-NOPERM this user has no permissions to run the 'del' command\r\n"));
+    assert!(text_70.contains(
+        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+    ));
+    // 7.0 has no HEXPIRE.
+    assert!(text_70.ends_with("-ERR unknown command 'HEXPIRE', with args beginning with: 'app:h' '10' 'FIELDS' '1' 'f' \r\n"), "{text_70}");
+    let (got, rig) = exchange(for_version("redis-7.4"), input);
+    let text_74 = text(&got);
+    assert!(text_74.starts_with("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user>"), "{text_74}");
+    assert!(text_74.contains("-NOPERM User alice has no permissions to run the 'del' command\r\n"));
+    assert!(text_74.contains("-NOPERM No permissions to access a key\r\n"));
+    // 7.4's HEXPIRE is @hash, on an allowed key: it goes to the server.
+    assert!(
+        rig.commands().iter().any(|c| c.starts_with("HEXPIRE")),
+        "{:?}",
+        rig.commands()
+    );
 }

@@ -5,7 +5,7 @@
 use core::fmt;
 
 use crate::acl::{RuleError, SelectorRule};
-use crate::command::ACL_CATEGORY_NAMES;
+use crate::command::{ACL_CATEGORY_NAMES, ServerVersion};
 use crate::secret::{InvalidHash, PasswordHash};
 
 use super::{MAX_ACL_LINE_LEN, MAX_PASSWORD_LEN, MAX_USERNAME_LEN, User};
@@ -54,6 +54,11 @@ impl AclRule {
     /// `(...)` group is split like `sdssplitargs` and each piece must be a
     /// selector rule.
     pub fn parse(op: &str) -> Result<AclRule, RuleError> {
+        Self::parse_for(op, ServerVersion::default())
+    }
+
+    /// [`parse`](Self::parse), commands looked up in `version`'s table.
+    pub fn parse_for(op: &str, version: ServerVersion) -> Result<AclRule, RuleError> {
         const KEYWORDS: &[(&str, AclRule)] = &[
             ("on", AclRule::On),
             ("off", AclRule::Off),
@@ -97,9 +102,9 @@ impl AclRule {
                 .map_err(|InvalidHash| RuleError::InvalidHash),
             Some(b'(') if op.len() >= 2 && op.ends_with(')') => {
                 let inner = op.get(1..op.len() - 1).unwrap_or("");
-                parse_selector(inner).map(AclRule::Selector)
+                parse_selector(inner, version).map(AclRule::Selector)
             }
-            _ => match SelectorRule::parse(op) {
+            _ => match SelectorRule::parse_for(op, version) {
                 Some(rule) => rule.map(AclRule::Root),
                 None => Err(RuleError::Syntax),
             },
@@ -139,7 +144,7 @@ impl AclRule {
 
 /// The inside of `(...)`, split as `aclCreateSelectorFromOpSet` splits it
 /// (`sdssplitargs`; unbalanced quotes give an empty selector, as in Redis).
-fn parse_selector(inner: &str) -> Result<Vec<SelectorRule>, RuleError> {
+fn parse_selector(inner: &str, version: ServerVersion) -> Result<Vec<SelectorRule>, RuleError> {
     let Ok(words) = crate::resp::request::split_args(inner.as_bytes()) else {
         return Ok(Vec::new());
     };
@@ -147,7 +152,7 @@ fn parse_selector(inner: &str) -> Result<Vec<SelectorRule>, RuleError> {
         .iter()
         .map(|word| {
             let word = core::str::from_utf8(word).map_err(|_| RuleError::Syntax)?;
-            SelectorRule::parse(word).unwrap_or(Err(RuleError::Syntax))
+            SelectorRule::parse_for(word, version).unwrap_or(Err(RuleError::Syntax))
         })
         .collect()
 }
@@ -340,6 +345,12 @@ pub fn validate_username(name: &str) -> Result<(), AclErrorKind> {
 /// `)` are joined into one selector (`ACLMergeSelectorArguments`); each
 /// rule is trimmed of tabs, CR and LF and applied in order to a new user.
 pub fn parse_acl_line(line: &str) -> Result<ParsedUser, AclError> {
+    parse_acl_line_for(line, ServerVersion::default())
+}
+
+/// [`parse_acl_line`] for a server of `version`: its commands are the ones
+/// rules may name, and its categories reach.
+pub fn parse_acl_line_for(line: &str, version: ServerVersion) -> Result<ParsedUser, AclError> {
     let error = |user: Option<&str>, rule, kind| AclError {
         user: user.map(str::to_owned),
         rule,
@@ -372,14 +383,14 @@ pub fn parse_acl_line(line: &str) -> Result<ParsedUser, AclError> {
             },
         )
     })?;
-    let mut user = User::new(name);
+    let mut user = User::new_for(name, version);
     let rules = rules
         .iter()
         .map(|word| word.trim_matches(['\t', '\r', '\n']))
         .filter(|word| !word.is_empty());
     for (index, word) in rules.enumerate() {
         let number = Some(index.saturating_add(1));
-        AclRule::parse(word)
+        AclRule::parse_for(word, version)
             .and_then(|rule| user.apply(&rule))
             .map_err(|e| {
                 let shown = may_show(word, e).then(|| word.to_owned());

@@ -18,6 +18,7 @@
 //!   that lost its `>`.
 
 use crate::acl::{Permissions, RuleError, Selector};
+use crate::command::ServerVersion;
 use crate::secret::{MAX_SECRET_LEN, PasswordHash};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -29,7 +30,8 @@ mod tests;
 
 use line::quote;
 pub use line::{
-    AclError, AclErrorKind, AclRule, ParsedUser, UserWarning, parse_acl_line, validate_username,
+    AclError, AclErrorKind, AclRule, ParsedUser, UserWarning, parse_acl_line, parse_acl_line_for,
+    validate_username,
 };
 
 /// The most users a configuration may define (entries of `users`).
@@ -70,12 +72,17 @@ impl User {
     /// A new user as `ACLCreateUser` makes it: off, no password, no
     /// permissions.
     pub fn new(name: &str) -> Self {
+        Self::new_for(name, ServerVersion::default())
+    }
+
+    /// [`new`](Self::new), its rules naming `version`'s commands.
+    pub fn new_for(name: &str, version: ServerVersion) -> Self {
         User {
             name: name.to_owned(),
             enabled: false,
             nopass: false,
             passwords: Vec::new(),
-            permissions: Permissions::default(),
+            permissions: Permissions::new(version),
             sanitize: SanitizePayload::Unset,
         }
     }
@@ -145,13 +152,13 @@ impl User {
                 // clearselectors -@all
                 self.nopass = false;
                 self.passwords.clear();
-                self.permissions = Permissions::default();
+                self.permissions = Permissions::new(self.permissions.version());
                 self.enabled = false;
                 self.sanitize = SanitizePayload::On;
             }
             AclRule::ClearSelectors => self.permissions.clear_selectors(),
             AclRule::Selector(rules) => {
-                let mut selector = Selector::default();
+                let mut selector = Selector::new(self.permissions.version());
                 for rule in rules {
                     selector.apply(rule)?;
                 }
