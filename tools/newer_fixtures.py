@@ -94,3 +94,25 @@ def compare(label, expected, results):
             print("%s MISMATCH %r:\n  fixture %r\n  server  %r"
                   % (label, e["argv"][:4], e, r))
     return bad
+
+
+def record_or_check(fixture, servers, base, record, run, order):
+    """Runs `run(version, binary)` (every case, on one server) for each
+    (version, binary) of `servers`; keeps (`record`) or checks what differs
+    from `base` (7.0's results) in `fixture`'s newer-release file, whose
+    versions are written in `order`. Returns the exit status."""
+    stored = load(fixture)
+    status = 0
+    for version, binary in servers:
+        diff = differences(base, run(version, binary))
+        if record:
+            stored[version] = diff
+            print("%s: %d cases differ from 7.0" % (version, len(diff)))
+            continue
+        bad = compare(version, stored.get(version, []), diff)
+        print("%s: %d cases differ from 7.0, %s mismatches" % (version, len(diff), bad))
+        status |= 1 if bad != 0 else 0
+    if record:
+        print("wrote %s" % store(fixture, stored, order))
+    return status
+

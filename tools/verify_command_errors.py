@@ -218,21 +218,9 @@ def record_or_check(binary, record):
 def record_or_check_newer(servers, base, record):
     """Runs every case on each (version, binary); keeps or checks what
     differs from `base` (7.0's results)."""
-    stored = newer_fixtures.load(FIXTURE)
-    status = 0
-    for version, binary in servers:
-        diff = newer_fixtures.differences(base, run_all(binary))
-        if record:
-            stored[version] = diff
-            print("%s: %d cases differ from 7.0" % (version, len(diff)))
-            continue
-        bad = newer_fixtures.compare(version, stored.get(version, []), diff)
-        print("%s: %d cases differ from 7.0, %s mismatches" % (version, len(diff), bad))
-        status |= 1 if bad != 0 else 0
-    if record:
-        order = [version_name(v) for _, _, v in RELEASES]
-        print("wrote %s" % newer_fixtures.store(FIXTURE, stored, order))
-    return status
+    order = [version_name(v) for _, _, v in RELEASES]
+    return newer_fixtures.record_or_check(
+        FIXTURE, servers, base, record, lambda _version, binary: run_all(binary), order)
 
 
 def nul_collisions(binary, n):

@@ -323,21 +323,10 @@ def record_or_check_newer(servers, base, record):
     """Runs 7.0's cases and each server's own sweep on each (version,
     binary); keeps or checks what differs from `base` (7.0's results)."""
     releases = {version_name(v): r for _, r, v in RELEASES}
-    stored = newer_fixtures.load(FIXTURE)
-    status = 0
-    for version, binary in servers:
-        diff = newer_fixtures.differences(base, run_all(binary, releases[version], base))
-        if record:
-            stored[version] = diff
-            print("%s: %d cases differ from 7.0" % (version, len(diff)))
-            continue
-        bad = newer_fixtures.compare(version, stored.get(version, []), diff)
-        print("%s: %d cases differ from 7.0, %s mismatches" % (version, len(diff), bad))
-        status |= 1 if bad != 0 else 0
-    if record:
-        order = [version_name(v) for _, _, v in RELEASES]
-        print("wrote %s" % newer_fixtures.store(FIXTURE, stored, order))
-    return status
+    order = [version_name(v) for _, _, v in RELEASES]
+    return newer_fixtures.record_or_check(
+        FIXTURE, servers, base, record,
+        lambda version, binary: run_all(binary, releases[version], base), order)
 
 
 def main():

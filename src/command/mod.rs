@@ -58,8 +58,6 @@ use core::fmt;
 mod table;
 
 #[cfg(test)]
-mod keys_tests;
-#[cfg(test)]
 mod tests;
 
 pub use table::{COMMAND_COUNT, COMMANDS, REDIS_VERSION, SERVER_RELEASES};

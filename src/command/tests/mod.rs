@@ -1,4 +1,6 @@
 use super::*;
+
+mod keys;
 use proptest::prelude::*;
 
 fn reply<A: AsRef<[u8]>>(argv: &[A]) -> Vec<u8> {
@@ -872,8 +874,8 @@ fn matches_recorded_redis_replies() {
 
 fn matches_recorded_replies_of(v: ServerVersion) {
     let cases = recorded_cases(
-        include_str!("testdata/unauthenticated_replies.json"),
-        include_str!("testdata/unauthenticated_replies_newer.json"),
+        include_str!("../testdata/unauthenticated_replies.json"),
+        include_str!("../testdata/unauthenticated_replies_newer.json"),
         v,
     );
     assert!(cases.len() > 140);

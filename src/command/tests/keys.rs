@@ -3,7 +3,7 @@
 //! (`testdata/keys.json`, from `tools/verify_command_keys.py`), and
 //! properties over random arguments.
 
-use super::*;
+use crate::command::*;
 use proptest::prelude::*;
 
 fn spec(argv: &[&[u8]]) -> &'static CommandSpec {
@@ -371,8 +371,8 @@ fn matches_recorded_redis_keys() {
 
 fn matches_recorded_keys_of(v: ServerVersion) {
     let cases = super::tests::recorded_cases(
-        include_str!("testdata/keys.json"),
-        include_str!("testdata/keys_newer.json"),
+        include_str!("../testdata/keys.json"),
+        include_str!("../testdata/keys_newer.json"),
         v,
     );
     assert!(cases.len() >= 700, "{} cases", cases.len());
