@@ -19,6 +19,7 @@ use super::acl_commands;
 use super::auth::{self, Identity, Outcome};
 use super::gate::{self, Gate, Refusal};
 use super::pending::{Action, Reply};
+use super::upstream::UpstreamIdentity;
 use super::{
     Close, DISCARD, Flow, Pause, QUIT, Replication, Session, SessionEvent, State, Step, finished,
     replies, settled,
@@ -54,19 +55,8 @@ pub(super) struct ClientSide {
     /// The connection speaks RESP3 (a `HELLO 3` went on), for the replies
     /// the filter formats itself.
     resp3: bool,
-    /// Whose own server identity the server connection is logged in with:
-    /// `None` for the top-level `upstream`; `Some(user)` for that user's
-    /// (`Some(None)` is the default user's).
-    server_user: Option<Option<UserId>>,
-    /// Set by an `AUTH` that switched the server identity: stop parsing.
-    switching: bool,
-    /// `CLIENT REPLY OFF` went on (and no `ON` since), or a `SKIP` is
-    /// armed for the next command, or the command being read is the one a
-    /// `SKIP` silences. Tracked only when some user has its own server
-    /// identity: switching needs the server's reply to its `AUTH`.
-    reply_off: bool,
-    reply_skip: bool,
-    skip_now: bool,
+    /// The server connection's identity (see [`super::upstream`]).
+    pub(super) upstream: UpstreamIdentity,
 }
 
 /// Redis's limit on the replies it buffers for a client that has not
@@ -105,11 +95,7 @@ impl ClientSide {
             refused: None,
             scratch: acl::Scratch::default(),
             resp3: false,
-            server_user: None,
-            switching: false,
-            reply_off: false,
-            reply_skip: false,
-            skip_now: false,
+            upstream: UpstreamIdentity::default(),
         }
     }
 
@@ -177,7 +163,7 @@ pub(super) fn process<'a>(
             upstream.append_auth_command(out.owned(input));
             state.server.expect_auth_reply = true;
         }
-        state.client.server_user = config.own_upstream(user).map(|_| user);
+        state.client.upstream.logged_in_as(&config, user);
     }
     state.client.chunk_first_marker = state.pending.next_id();
     state.client.read_reply_bytes = 0;
@@ -196,7 +182,7 @@ pub(super) fn process<'a>(
             }
             Event::Command(args) => {
                 state.on_command(args, input, out);
-                if state.client.switching {
+                if state.client.upstream.switching {
                     // The rest waits for the server to accept the new
                     // server identity.
                     break;
@@ -228,7 +214,7 @@ pub(super) fn process<'a>(
         }
     }
     parser.end_chunk(input);
-    if std::mem::take(&mut state.client.switching) {
+    if std::mem::take(&mut state.client.upstream.switching) {
         let after = input.get(pos..).unwrap_or_default().to_vec();
         state.replication = Replication::Switching { after };
         let mut step = Step::new(out.finish(input));
@@ -266,7 +252,7 @@ enum Special {
     Replication,
     /// `ACL` / `CONFIG`: screened when the proxy owns the users.
     Screened,
-    /// `CLIENT`: its `REPLY` mode is followed (see `reply_off`).
+    /// `CLIENT`: its `REPLY` mode is followed (see [`UpstreamIdentity`]).
     Client,
     Other,
 }
@@ -309,7 +295,7 @@ impl State {
         let config = Rc::clone(&self.config);
         let first_offer = head.inline || head.complete_args <= 1;
         if first_offer && config.has_user_upstreams() {
-            self.client.skip_now = std::mem::take(&mut self.client.reply_skip);
+            self.client.upstream.command_starts();
         }
         let permissions = config.users().permissions_of(self.client.identity.user);
         if !permissions.is_full() {
@@ -338,7 +324,7 @@ impl State {
                 if head.complete_args < 3 && !head.over_hold {
                     return Disposition::Inspect(3);
                 }
-                self.note_client_reply(head.args);
+                self.client.upstream.note_client_reply(head.args);
                 AfterForward::Nothing
             }
             Special::Exec => AfterForward::LeaveMulti,
@@ -366,7 +352,7 @@ impl State {
                 self.reset_identity();
                 let config = Rc::clone(&self.config);
                 let user = self.client.connect_user();
-                self.client.server_user = config.own_upstream(user).map(|_| user);
+                self.client.upstream.logged_in_as(&config, user);
                 let reauth = match config.upstream_for(user) {
                     Some(upstream) => {
                         upstream.append_auth_command(out.owned(input));
@@ -388,24 +374,6 @@ impl State {
         }
     }
 
-    /// `RESET` makes the client the default user, authenticated only if
-    /// that user needs no password.
-    /// `CLIENT REPLY ON|OFF|SKIP` goes on.
-    fn note_client_reply(&mut self, args: &Args) {
-        let arg = |i: usize| command::c_str(args.get(i).unwrap_or_default());
-        if !arg(1).eq_ignore_ascii_case(b"reply") {
-            return;
-        }
-        let mode = arg(2);
-        if mode.eq_ignore_ascii_case(b"on") {
-            self.client.reply_off = false;
-        } else if mode.eq_ignore_ascii_case(b"off") {
-            self.client.reply_off = true;
-        } else if mode.eq_ignore_ascii_case(b"skip") && !self.client.reply_off {
-            self.client.reply_skip = true;
-        }
-    }
-
     /// A `HELLO <protover>` goes on: the replies the filter formats follow
     /// that protocol from now on.
     fn note_protocol(&mut self, args: &Args) {
@@ -416,6 +384,8 @@ impl State {
         }
     }
 
+    /// `RESET` makes the client the default user, authenticated only if
+    /// that user needs no password.
     fn reset_identity(&mut self) {
         self.client.resp3 = false;
         self.client.identity = Identity {
@@ -583,47 +553,6 @@ impl State {
         self.reply_locally(input, out, Reply::Owned(reply.into()), false);
     }
 
-    /// After the client authenticated as a user: if that user's server
-    /// identity is not the one the server connection has, re-authenticates
-    /// the server connection (its reply swallowed; the marker behind it
-    /// delivers `reply`) and returns true; otherwise does nothing.
-    /// Whether the client's user has another server identity than the one
-    /// the server connection has.
-    fn needs_switch(&self) -> bool {
-        let user = self.client.identity.user;
-        self.config.own_upstream(user).map(|_| user) != self.client.server_user
-    }
-
-    fn switch_server_identity(&mut self, input: &[u8], out: &mut Output, reply: Reply) -> bool {
-        let config = Rc::clone(&self.config);
-        let user = self.client.identity.user;
-        let target = config.own_upstream(user).map(|_| user);
-        if !self.needs_switch() {
-            return false;
-        }
-        let Some(upstream) = config.upstream_for(user) else {
-            return false;
-        };
-        upstream.append_auth_command(out.owned(input));
-        self.server.stash_pending += 1;
-        self.client.server_user = target;
-        self.client.switching = true;
-        let name = config.users().user_name(user.unwrap_or(UserId::DEFAULT));
-        let identity = match target {
-            Some(_) => format!("the server identity of user '{name}'"),
-            None => "the top-level upstream credentials".to_owned(),
-        };
-        self.send_marker(
-            input,
-            out,
-            Action::Reauthenticated {
-                reply,
-                identity: identity.into(),
-            },
-        );
-        true
-    }
-
     /// `addACLLogEntry`.
     fn log_acl(&mut self, reason: Reason, object: &[u8], username: &[u8]) {
         let mut info = self.client_info.clone();
@@ -664,7 +593,7 @@ impl State {
                     ..
                 }
         );
-        if authenticated && self.needs_switch() && (self.client.reply_off || self.client.skip_now) {
+        if authenticated && self.needs_switch() && self.client.upstream.replies_suppressed() {
             // The switch needs the server's reply to its AUTH, which
             // CLIENT REPLY OFF|SKIP would swallow: refuse, keep the user.
             self.client.identity = before;
@@ -757,7 +686,7 @@ impl State {
         }
     }
 
-    fn send_marker(&mut self, input: &[u8], out: &mut Output, action: Action) {
+    pub(super) fn send_marker(&mut self, input: &[u8], out: &mut Output, action: Action) {
         self.pending.send(out.owned(input), action);
     }
 }

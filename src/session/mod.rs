@@ -13,6 +13,13 @@
 //!   reaches the server. Once in, commands are forwarded as they stream in,
 //!   except `AUTH` and any `HELLO ... AUTH` (answered here; a good `HELLO` is
 //!   sent on without its credentials).
+//! - A client whose user is not allowed everything has each command judged
+//!   by the ACL gate ([`gate`]) before it leaves: held until the arguments
+//!   the check reads are in, then forwarded, or refused with Redis's reply.
+//! - With `downstream`, `ACL` and `CONFIG SET requirepass|aclfile` are
+//!   answered or refused for the proxy's users ([`acl_commands`]), and an
+//!   `AUTH` as a user with its own `upstream` switches the server
+//!   connection's identity ([`upstream`]).
 //! - Without `downstream` the proxy owns no identities: `AUTH` and
 //!   `HELLO ... AUTH` go to the server like any command.
 //! - `RESET` is sent on, followed by the proxy's `AUTH` again, since it logs
@@ -44,6 +51,7 @@ pub mod marker;
 mod pending;
 pub mod replies;
 mod server;
+mod upstream;
 
 use std::rc::Rc;
 
