@@ -65,7 +65,8 @@ def test_valid_examples_start(redis_password, envoy_factory):
         envoy = envoy_factory(
             redis_password,
             plugin_config=path.read_text(),
-            host_env={"REDIS_PASSWORD": redis_password.password},
+            # acl-users.json: one user has its own server identity.
+            host_env={"REDIS_PASSWORD": redis_password.password, "BATCH_SERVER_PASSWORD": "batch-pw"},
             name=f"example-{path.stem}",
         )
         envoy.wait_log(r"envoy-redis-auth: configured")
