@@ -11,8 +11,9 @@ that passes in the baseline must pass through the filter:
   identities: the client's AUTH is answered by the filter and never reaches
   the server (README, "Differences from Redis"), so the few tests that need
   the server to judge AUTH (logging in as a user made with ACL SETUSER,
-  seeing AUTH in MONITOR) are that documented difference, listed in
-  PROXY_OWNS_IDENTITIES, and skipped.
+  seeing AUTH in MONITOR, creating users with ACL SETUSER, which the proxy
+  refuses) are that documented difference, listed in PROXY_OWNS_IDENTITIES,
+  and skipped.
 
 The baseline runs once per unit and serves both configurations; every Envoy
 has one worker (see ENVOY_OPTS). Against an external server the suite ignores
@@ -63,11 +64,13 @@ UNITS = os.environ.get("E2E_REDIS_SUITE_UNITS", "").split() or [
 SERVER_CONF = ["enable-debug-command yes"]
 NOPASS_DEFAULT_USER = "user default on nopass ~* &* +@all"
 
-# Tests that need the server to judge the client's AUTH.
+# Tests that need the server to own the users: judge the client's AUTH, or
+# create users (ACL SETUSER is refused through a proxy that owns them).
 PROXY_OWNS_IDENTITIES = frozenset({
     "Script ACL check",  # AUTH bob 123, after ACL SETUSER bob
     "RESET clears authenticated state",  # AUTH user1 secret, after ACL SETUSER user1
     "MONITOR supports redacting command arguments",  # waits for the server's MONITOR to show AUTH
+    "SLOWLOG - Certain commands are omitted that contain sensitive information",  # ACL SETUSER
 })  # fmt: skip
 
 # mode -> (redis kind, the filter's configuration for that server, the
