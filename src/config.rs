@@ -1850,7 +1850,9 @@ mod example_tests {
                 continue;
             }
             let json = std::fs::read(&path).unwrap();
-            let env = |name: &str| (name == "REDIS_PASSWORD").then(|| "pw".to_string());
+            let env = |name: &str| {
+                matches!(name, "REDIS_PASSWORD" | "BATCH_SERVER_PASSWORD").then(|| "pw".to_string())
+            };
             let parsed =
                 super::parse(&json, &env).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(
