@@ -77,11 +77,6 @@ impl Protocol {
     }
 }
 
-/// Whether the proxy answers or screens this command (by name).
-pub(super) fn is_screened(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"acl") || name.eq_ignore_ascii_case(b"config")
-}
-
 /// Decides what becomes of a collected `ACL` or `CONFIG` command from
 /// `current`, a client of `users`.
 pub(super) fn answer(

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use crate::acl;
 use crate::acl::log::{Entry, Reason};
-use crate::command::{self, CommandError};
+use crate::command::{self, CommandError, CommandSpec};
 use crate::config::Config;
 use crate::resp::output::Output;
 use crate::resp::request::{Args, Disposition, Event, Head, REDIS_READ_LEN};
@@ -48,9 +48,8 @@ pub(super) struct ClientSide {
     /// (a [`REDIS_READ_LEN`] window of the chunk), in bytes.
     read_reply_bytes: usize,
     read_window: usize,
-    /// The command being read was refused by the ACL gate: its reply, once
-    /// it has been read.
-    refused: Option<Refusal>,
+    /// Why the command being read is collected (decided with its name).
+    collected: Option<Collected>,
     scratch: acl::Scratch,
     /// The connection speaks RESP3 (a `HELLO 3` went on), for the replies
     /// the filter formats itself.
@@ -92,7 +91,7 @@ impl ClientSide {
             closing_started: false,
             read_reply_bytes: 0,
             read_window: 0,
-            refused: None,
+            collected: None,
             scratch: acl::Scratch::default(),
             resp3: false,
             upstream: UpstreamIdentity::default(),
@@ -257,42 +256,47 @@ enum Special {
     Other,
 }
 
-fn classify(name: Option<&[u8]>) -> Special {
-    let Some(name) = name else {
-        return Special::Other;
-    };
-    let is = |word: &[u8]| name.eq_ignore_ascii_case(word);
-    if is(b"auth") {
-        Special::Auth
-    } else if is(b"hello") {
-        Special::Hello
-    } else if is(b"reset") {
-        Special::Reset
-    } else if is(b"multi") {
-        Special::Multi
-    } else if is(b"exec") {
-        Special::Exec
-    } else if is(b"discard") {
-        Special::Discard
-    } else if is(b"sync") || is(b"psync") {
-        Special::Replication
-    } else if acl_commands::is_screened(name) {
-        Special::Screened
-    } else if is(b"client") {
-        Special::Client
-    } else {
-        Special::Other
+/// What the session does with `spec`, the command looked up once when its
+/// name arrived.
+fn classify(spec: Option<&CommandSpec>) -> Special {
+    match spec.map(|spec| spec.name) {
+        Some("auth") => Special::Auth,
+        Some("hello") => Special::Hello,
+        Some("reset") => Special::Reset,
+        Some("multi") => Special::Multi,
+        Some("exec") => Special::Exec,
+        Some("discard") => Special::Discard,
+        Some("sync" | "psync") => Special::Replication,
+        Some("acl" | "config") => Special::Screened,
+        Some("client") => Special::Client,
+        _ => Special::Other,
     }
+}
+
+/// Why an authenticated client's command is being collected: what
+/// [`State::on_authenticated_command`] does with it once it is read.
+#[derive(Clone, Copy, Debug)]
+enum Collected {
+    Auth,
+    Hello,
+    /// `ACL` / `CONFIG` (see [`acl_commands`]).
+    Screened,
+    /// The ACL gate refused it.
+    Refused(Refusal),
 }
 
 impl State {
     fn decide(&mut self, head: &Head, input: &[u8], out: &mut Output) -> Disposition {
         self.client.after_forward = AfterForward::Nothing;
-        self.client.refused = None;
+        self.client.collected = None;
         if !self.client.identity.authenticated {
             return Disposition::Collect;
         }
         let config = Rc::clone(&self.config);
+        // The command's identity, decided once for everything below.
+        let base = head
+            .name
+            .and_then(|name| command::lookup_command_for(name, config.server_version));
         let first_offer = head.inline || head.complete_args <= 1;
         if first_offer && config.has_user_upstreams() {
             self.client.upstream.command_starts();
@@ -300,19 +304,25 @@ impl State {
         let permissions = config.users().permissions_of(self.client.identity.user);
         if !permissions.is_full() {
             let in_multi = self.client.in_multi;
-            match gate::check(permissions, head, in_multi, &mut self.client.scratch) {
+            match gate::check(permissions, head, base, in_multi, &mut self.client.scratch) {
                 Gate::Pass => {}
                 Gate::Wait(args) => return Disposition::Inspect(args),
                 Gate::Refuse(refusal) => {
-                    self.client.refused = Some(refusal);
+                    self.client.collected = Some(Collected::Refused(refusal));
                     return Disposition::Collect;
                 }
             }
         }
         let exact = |n: usize| head.argc == n;
         let owns_identities = self.config.downstream.is_some();
-        self.client.after_forward = match classify(head.name) {
+        let special = classify(base);
+        self.client.after_forward = match special {
             Special::Auth | Special::Hello | Special::Screened if owns_identities => {
+                self.client.collected = Some(match special {
+                    Special::Auth => Collected::Auth,
+                    Special::Hello => Collected::Hello,
+                    _ => Collected::Screened,
+                });
                 return Disposition::Collect;
             }
             Special::Reset if exact(1) => AfterForward::Reset,
@@ -405,34 +415,19 @@ impl State {
     /// Collected commands from a client that is in: `AUTH`, `HELLO`, and
     /// commands the ACL gate refused.
     fn on_authenticated_command(&mut self, args: &Args, input: &[u8], out: &mut Output) {
-        if let Some(refusal) = self.client.refused.take() {
-            self.refuse(refusal, args, input, out);
-            return;
-        }
-        if args.get(0).is_some_and(acl_commands::is_screened) {
-            let protocol = acl_commands::Protocol {
-                resp3: self.client.resp3,
-            };
-            let current = self.client.identity.user.unwrap_or(UserId::DEFAULT);
-            let config = Rc::clone(&self.config);
-            let log = Rc::clone(&self.log);
-            match acl_commands::answer(
-                config.users(),
-                current,
-                args,
-                protocol,
-                &mut self.client.scratch,
-                log.as_ref(),
-            ) {
-                acl_commands::Answer::Reply(reply) => {
-                    self.reply_locally(input, out, Reply::Owned(reply.into()), false);
-                }
-                acl_commands::Answer::Forward(command) => out.push(input, &command),
+        let is_auth = match self.client.collected.take() {
+            Some(Collected::Refused(refusal)) => return self.refuse(refusal, args, input, out),
+            Some(Collected::Screened) => return self.answer_screened(args, input, out),
+            Some(Collected::Auth) => true,
+            Some(Collected::Hello) => false,
+            // Nothing else is collected from a client that is in; should it
+            // happen, fail closed rather than lose a reply.
+            None => {
+                let reply = Reply::Static(b"-ERR envoy-redis-auth: internal error\r\n");
+                return self.reply_locally(input, out, reply, true);
             }
-            return;
-        }
+        };
         let name = args.get(0).unwrap_or_default();
-        let is_auth = name.eq_ignore_ascii_case(b"auth");
         if !is_auth && !auth::hello_needs_filter(args) {
             // A plain HELLO: the server answers it (and switches protocol).
             self.note_protocol(args);
@@ -503,6 +498,30 @@ impl State {
                 self.events.push(SessionEvent::Unauthenticated);
                 self.reply_static(input, out, command::noauth_reply_for(spec, version));
             }
+        }
+    }
+
+    /// `ACL` / `CONFIG` with the proxy owning the users.
+    fn answer_screened(&mut self, args: &Args, input: &[u8], out: &mut Output) {
+        let protocol = acl_commands::Protocol {
+            resp3: self.client.resp3,
+        };
+        let current = self.client.identity.user.unwrap_or(UserId::DEFAULT);
+        let config = Rc::clone(&self.config);
+        let log = Rc::clone(&self.log);
+        let answer = acl_commands::answer(
+            config.users(),
+            current,
+            args,
+            protocol,
+            &mut self.client.scratch,
+            log.as_ref(),
+        );
+        match answer {
+            acl_commands::Answer::Reply(reply) => {
+                self.reply_locally(input, out, Reply::Owned(reply.into()), false);
+            }
+            acl_commands::Answer::Forward(command) => out.push(input, &command),
         }
     }
 

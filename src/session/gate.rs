@@ -56,11 +56,13 @@ pub(super) enum Refusal {
     TooLarge(&'static CommandSpec),
 }
 
-/// Decides what becomes of the command `head` offers, for a client whose
-/// user has `permissions` (not full) and who is `in_multi`.
+/// Decides what becomes of the command `head` offers, which the session
+/// looked up as `base` (`None`: no such command), for a client whose user
+/// has `permissions` (not full) and who is `in_multi`.
 pub(super) fn check(
     permissions: &Permissions,
     head: &Head<'_>,
+    base: Option<&'static CommandSpec>,
     in_multi: bool,
     scratch: &mut acl::Scratch,
 ) -> Gate {
@@ -80,7 +82,7 @@ pub(super) fn check(
         return Gate::Pass;
     }
     let version = permissions.version();
-    let Some(base) = command::lookup_command_for(name, version) else {
+    let Some(base) = base else {
         return Gate::Refuse(Refusal::Command);
     };
     let spec = if base.is_container() && head.argc >= 2 {
