@@ -71,6 +71,14 @@ USERS = [
     ["npass", "on", ">x", "nopass", ">y", "<y"],
     ["pw", "on", ">p1", ">p2", ">p1", "#" + "a" * 64],
     ["chans", "on", ">x", "resetchannels", "&a*", "&b", "allchannels"],
+    ["merge", "on", ">x", "%R~a", "%W~a", "%W~b", "~c", "%R~c", "&x", "resetchannels", "&y"],
+    ["dbg", "on", ">x", "-@all", "+debug|object", "+DEBUG|Sleep", "+select|DB", "+select|db"],
+    ["flush", "on", ">x", "-@all", "+@all", "-@dangerous", "+flushall", "-@keyspace",
+     "+del"],
+    ["clears", "on", ">x", "+get", "(+set ~s)", "clearselectors", "(+@all -@all +get ~g)",
+     "(~* &* +@all -@admin)"],
+    ["subfirst", "on", ">x", "+@all", "-client", "+client|id", "+client|info", "-client|id",
+     "-@connection"],
 ]
 
 ACL_CASES = [["acl", "getuser", u[0]] for u in USERS] + [
@@ -80,14 +88,30 @@ ACL_CASES = [["acl", "getuser", u[0]] for u in USERS] + [
     ["acl", "users"],
     ["acl", "whoami"],
     ["acl", "cat"],
-    ["acl", "cat", "read"],
-    ["acl", "cat", "dangerous"],
+] + [["acl", "cat", c] for c in (
+    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
+    "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking",
+    "dangerous", "connection", "transaction", "scripting")] + [
+    ["acl", "cat", "READ"],
     ["acl", "cat", "nosuchcat"],
     ["acl", "cat", "a", "b"],
     ["acl", "dryrun", "alice", "get", "k1"],
     ["acl", "dryrun", "alice", "get", "x"],
-    ["acl", "dryrun", "sels", "set", "b"],
-    ["acl", "dryrun", "sels", "set", "a"],
+    ["acl", "dryrun", "sels", "set", "b", "v"],
+    ["acl", "dryrun", "sels", "set", "a", "v"],
+    ["acl", "dryrun", "sels", "get", "b"],
+    ["acl", "dryrun", "sels", "publish", "ch", "m"],
+    ["acl", "dryrun", "merge", "get", "a"],
+    ["acl", "dryrun", "merge", "set", "c", "v"],
+    ["acl", "dryrun", "dbg", "debug", "object", "k"],
+    ["acl", "dryrun", "dbg", "debug", "sleep", "0"],
+    ["acl", "dryrun", "dbg", "debug", "reload"],
+    ["acl", "dryrun", "subfirst", "client", "info"],
+    ["acl", "dryrun", "subfirst", "client", "id"],
+    ["acl", "dryrun", "clears", "get", "g"],
+    ["acl", "dryrun", "clears", "set", "s", "v"],
+    ["acl", "dryrun", "offs", "hset", "h", "f", "v"],
+    ["acl", "dryrun", "default", "flushall"],
     ["acl", "dryrun", "sels", "get", "r1"],
     ["acl", "dryrun", "firsts", "select", "0"],
     ["acl", "dryrun", "firsts", "select", "2"],
@@ -96,9 +120,16 @@ ACL_CASES = [["acl", "getuser", u[0]] for u in USERS] + [
     ["acl", "dryrun", "alice", "get"],
     ["acl", "log", "x"],
     ["acl", "log", "1", "2"],
+    ["acl", "whoami", "x"],
+    ["acl", "users", "x"],
 ]
-ACL3_CASES = [["acl", "getuser", u] for u in ("alice", "sels", "cats")] + [
+ACL3_CASES = [["acl", "getuser", u] for u in ("alice", "sels", "cats", "clears")] + [
     ["acl", "getuser", "nosuch"],
+    ["acl", "list"],
+    ["acl", "users"],
+    ["acl", "whoami"],
+    ["acl", "cat"],
+    ["acl", "dryrun", "alice", "get", "x"],
 ]
 
 # (user, argv, reason, object, in multi): run in order, each denied.
@@ -292,9 +323,10 @@ def run_all(binary):
             raw, sub, _ = parse(conn.call([b"acl", b"log"]) + b"")
             out.append({"kind": "log", "argv": ["acl", "log", "resp" + label],
                         "reply": dec(normalise(raw, sub))})
-            raw, sub, _ = parse(conn.call([b"acl", b"log", b"2"]))
-            out.append({"kind": "log", "argv": ["acl", "log", "2", "resp" + label],
-                        "reply": dec(normalise(raw, sub))})
+            for count in ("2", "0", "-1", "100"):
+                raw, sub, _ = parse(conn.call([b"acl", b"log", count.encode()]))
+                out.append({"kind": "log", "argv": ["acl", "log", count, "resp" + label],
+                            "reply": dec(normalise(raw, sub))})
         # HELLO.
         for argv in HELLO_CASES:
             c = Raw(port)
