@@ -654,4 +654,83 @@ mod recorded {
         assert!(n > 60);
         assert_eq!(checked, [n; 5]);
     }
+
+    /// Drives a whole session (with the model server) on `input`, sent
+    /// at once; returns what the client received.
+    fn session_exchange(version: &str, input: &[u8]) -> String {
+        use crate::resp::output::Verdict;
+        use crate::session::{Pause, Session};
+        let json = format!(
+            r#"{{"server_version": "{version}", "downstream": {{"users": [
+                "user alice on >alicepw ~k* +get +@connection +acl|log +acl|getuser -@all +GET +Acl|Log +acl|getuser +hello +auth"]}},
+                "upstream": {{"password": "server-secret"}}}}"#
+        );
+        let parsed = crate::config::parse(json.as_bytes(), &|_| None).unwrap();
+        let mut session = Session::new(std::rc::Rc::new(parsed.config), [0x5a; 32]);
+        let mut server = crate::testkit::ModelRedis::new(b"server-secret");
+        let apply = |verdict: Verdict<'_>, input: &[u8], sink: &mut Vec<u8>| match verdict {
+            Verdict::Unchanged => sink.extend_from_slice(input),
+            Verdict::Replace(bytes) => sink.extend_from_slice(bytes),
+        };
+        let mut to_client = Vec::new();
+        let mut upstream = Vec::new();
+        let step = session.on_client_data(input);
+        if step.pause != Pause::Keep {
+            apply(step.verdict, input, &mut upstream);
+        }
+        while !upstream.is_empty() {
+            let replies = server.feed(&upstream);
+            upstream.clear();
+            let step = session.on_server_data(&replies);
+            if let Some(released) = step.release {
+                upstream.extend_from_slice(released);
+            }
+            apply(step.verdict, &replies, &mut to_client);
+        }
+        String::from_utf8_lossy(&to_client).into_owned()
+    }
+
+    /// Through a whole session: `HELLO`'s order, `ACL LOG`'s fields and
+    /// `ACL GETUSER`'s rules follow the configured server.
+    #[test]
+    fn a_session_answers_in_the_configured_server_s_formats() {
+        let input: &[u8] = b"HELLO 3 AUTH alice wrong BADOPT\r\nHELLO 2 AUTH alice alicepw\r\n\
+                             GET other\r\nACL LOG\r\nACL GETUSER alice\r\n";
+        let r70 = session_exchange("redis-7.0", input);
+        assert!(
+            r70.starts_with("-WRONGPASS invalid username-password pair or user is disabled.\r\n"),
+            "{r70}"
+        );
+        assert!(r70.contains("$11\r\nclient-info\r\n"), "{r70}");
+        assert!(!r70.contains("entry-id"), "{r70}");
+        assert!(
+            r70.contains("*2\r\n*14\r\n$5\r\ncount\r\n:1\r\n$6\r\nreason\r\n$3\r\nkey\r\n"),
+            "{r70}"
+        );
+        assert!(r70.contains("$5\r\nflags\r\n*1\r\n$2\r\non\r\n"), "{r70}");
+        for version in ["redis-7.2", "redis-7.4", "valkey-7.2", "valkey-8.0"] {
+            let got = session_exchange(version, input);
+            assert!(
+                got.starts_with("-ERR Syntax error in HELLO option 'BADOPT'\r\n"),
+                "{version}: {got}"
+            );
+            // Nothing was tried: the log has the key denial only.
+            assert!(
+                got.contains("*1\r\n*20\r\n$5\r\ncount\r\n:1\r\n$6\r\nreason\r\n$3\r\nkey\r\n"),
+                "{version}: {got}"
+            );
+            assert!(
+                got.contains("$8\r\nentry-id\r\n:0\r\n$17\r\ntimestamp-created\r\n:"),
+                "{version}: {got}"
+            );
+            assert!(
+                got.contains("$5\r\nflags\r\n*2\r\n$2\r\non\r\n$16\r\nsanitize-payload\r\n"),
+                "{version}: {got}"
+            );
+            assert!(
+                got.contains("-@all +get +acl|log +acl|getuser +hello +auth\r\n"),
+                "{version}: {got}"
+            );
+        }
+    }
 }
