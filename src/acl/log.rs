@@ -173,7 +173,7 @@ impl AclLog {
         self.entries.clear();
     }
 
-    /// The log as bytes (for shared data): [`FORMAT`], the next entry id,
+    /// The log as bytes (for shared data): the format (`FORMAT`), the next entry id,
     /// then each entry.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![FORMAT];

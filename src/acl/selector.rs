@@ -214,7 +214,7 @@ impl Selector {
             .push(format!("{}{rule}", if allow { '+' } else { '-' }));
     }
 
-    /// The command rules as Redis 7.2 keeps them ([`Selector::rules`]),
+    /// The command rules as Redis 7.2 keeps them (its `command_rules`),
     /// without the leading `+@all` / `-@all`.
     pub fn command_rules_as_written(&self) -> &[String] {
         &self.rules
