@@ -155,7 +155,9 @@ pub fn hello(
 }
 
 /// The user name a failed `AUTH` or `HELLO … AUTH` tried, for the ACL log:
-/// `default` for `AUTH <password>`.
+/// `default` for `AUTH <password>`. For `HELLO` it is the first `AUTH`
+/// option's: the pair Redis 7.0 tries first (with several pairs, 7.0 logs
+/// the first that fails, and 7.2 on the last, which this does not know).
 pub fn tried_username(is_auth: bool, args: &Args) -> Vec<u8> {
     let name = if is_auth {
         if args.argc() == 2 {
