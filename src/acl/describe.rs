@@ -1,8 +1,13 @@
 //! Selectors described as rules, the way `ACL GETUSER` and `ACL LIST`
 //! show them: `ACLDescribeSelectorCommandRules` and `ACLDescribeSelector`
-//! (`acl.c`).
+//! (`acl.c`), in the configured server's way.
 //!
-//! The command rules are found the way Redis finds them: start from
+//! From Redis 7.2 on (and in Valkey), the command rules are `+@all` or
+//! `-@all` (by the future-commands bit), then the rules as the user wrote
+//! them, normalised as the server keeps them (see
+//! [`Selector::command_rules_as_written`]).
+//!
+//! In Redis 7.0 the command rules are found the way it finds them: start from
 //! `+@all` or `-@all` (by the future-commands bit), apply the category that
 //! fits best while one fits, then single commands (and first arguments)
 //! until a fake selector has exactly the user's bits. Redis walks its
@@ -35,9 +40,22 @@ fn count_category(selector: &Selector, category: AclCategories) -> (usize, usize
     (on, off)
 }
 
-/// `ACLDescribeSelectorCommandRules`: `+@all` / `-@all`, then categories,
-/// then single commands, separated by spaces.
+/// `ACLDescribeSelectorCommandRules`: `+@all` / `-@all`, then (7.0)
+/// categories, then single commands, or (7.2 on) the rules as written,
+/// separated by spaces.
 pub fn command_rules(selector: &Selector) -> String {
+    if selector.version().texts().acl_rules_as_written {
+        let mut out = String::from(if selector.allows_future_commands() {
+            "+@all"
+        } else {
+            "-@all"
+        });
+        for rule in selector.command_rules_as_written() {
+            out.push(' ');
+            out.push_str(rule);
+        }
+        return out;
+    }
     let additive = !selector.allows_future_commands();
     let mut rules: Vec<String> = Vec::new();
     let mut fake = Selector::new(selector.version());
@@ -198,6 +216,50 @@ mod tests {
         assert_eq!(command_rules(&root("+@read")), "-@all +@read");
         assert_eq!(command_rules(&root("-@all +select|0")), "-@all +select|0");
         assert_eq!(command_rules(&root("+config|get")), "-@all +config|get");
+    }
+
+    fn root72(rules: &str) -> Selector {
+        let parsed =
+            crate::users::parse_acl_line_for(&format!("user u {rules}"), ServerVersion::Redis72)
+                .unwrap();
+        parsed.user.permissions().root().clone()
+    }
+
+    /// Redis 7.2.6's answers (`ACL SETUSER u <rules>`, `ACL GETUSER u`).
+    #[test]
+    fn command_rules_as_written_from_72() {
+        assert_eq!(command_rules(&root72("")), "-@all");
+        assert_eq!(command_rules(&root72("+get +set")), "-@all +get +set");
+        assert_eq!(command_rules(&root72("+set +get")), "-@all +set +get");
+        assert_eq!(command_rules(&root72("-get")), "-@all -get");
+        assert_eq!(command_rules(&root72("+get +set +@all")), "+@all");
+        assert_eq!(
+            command_rules(&root72("+@all +get -@all +set")),
+            "-@all +set"
+        );
+        assert_eq!(
+            command_rules(&root72("+get allcommands -set")),
+            "+@all -set"
+        );
+        assert_eq!(command_rules(&root72("+get nocommands")), "-@all");
+        assert_eq!(command_rules(&root72("+get reset +set")), "-@all +set");
+        assert_eq!(
+            command_rules(&root72("+SELECT|DB +select|db")),
+            "-@all +select|db"
+        );
+        assert_eq!(
+            command_rules(&root72("+config|get +config|set -config")),
+            "-@all -config"
+        );
+        assert_eq!(
+            command_rules(&root72("+@READ -@read +@Read")),
+            "-@all +@read"
+        );
+        // A rule for `get` is not one for `getex`, nor the reverse.
+        assert_eq!(
+            command_rules(&root72("+getex +get -getex")),
+            "-@all +get -getex"
+        );
     }
 
     #[test]

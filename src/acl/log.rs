@@ -1,12 +1,16 @@
-//! The ACL log: Redis 7.0's `ACLLog` (`addACLLogEntry` in `acl.c`), kept
-//! for every connection of a proxy at once.
+//! The ACL log: Redis's `ACLLog` (`addACLLogEntry` in `acl.c`), kept for
+//! every connection of a proxy at once.
 //!
-//! Entries are grouped as Redis groups them: a new denial that matches one
-//! of the ten most recent entries (same reason, context, object and user,
-//! created less than 60 s before) moves it to the front, counts one more and
-//! takes the new client info and time; otherwise it is added at the front,
-//! and the oldest entries beyond [`MAX_ENTRIES`] (`acllog-max-len`) fall
-//! off.
+//! Entries are grouped as Redis groups them (the same in 7.0 and 7.2): a
+//! new denial that matches one of the ten most recent entries (same
+//! reason, context, object and user, last updated at most 60 s from it)
+//! moves it to the front, counts one more and takes the new client info and
+//! time; otherwise it is added at the front with the next entry id, and the
+//! oldest entries beyond [`MAX_ENTRIES`] (`acllog-max-len`) fall off.
+//!
+//! Every entry keeps its id (`ACLLogEntryCount` when it was made, which
+//! `ACL LOG RESET` does not reset) and its creation time, which Redis 7.2
+//! shows as `entry-id` and `timestamp-created`.
 //!
 //! The log lives wherever the adapter keeps it (Envoy's shared data, so
 //! that all workers see one log): [`AclLog::encode`] / [`AclLog::decode`]
@@ -78,6 +82,12 @@ pub struct Entry {
     pub time_ms: u64,
     /// Who did it (the client's address, as the proxy knows it).
     pub client_info: Vec<u8>,
+    /// `entry_id`: how many entries the log had made before this one (set
+    /// by [`AclLog::add`]).
+    pub entry_id: u64,
+    /// `timestamp_created`: when it first happened, in milliseconds since
+    /// the epoch.
+    pub created_ms: u64,
 }
 
 impl Entry {
@@ -99,15 +109,18 @@ impl Entry {
             username: cut(username),
             time_ms,
             client_info: cut(client_info),
+            entry_id: 0,
+            created_ms: time_ms,
         }
     }
 
+    /// `ACLLogMatchEntry`: the time difference either way.
     fn matches(&self, new: &Entry) -> bool {
         self.reason == new.reason
             && self.in_multi == new.in_multi
             && self.object == new.object
             && self.username == new.username
-            && new.time_ms.saturating_sub(self.time_ms) <= GROUPING_MS
+            && new.time_ms.abs_diff(self.time_ms) <= GROUPING_MS
     }
 }
 
@@ -115,7 +128,13 @@ impl Entry {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AclLog {
     entries: Vec<Entry>,
+    /// `ACLLogEntryCount`: the id of the next new entry.
+    next_id: u64,
 }
+
+/// The encoding's first byte. Version 1 (no ids, no creation times) is
+/// still read.
+const FORMAT: u8 = 2;
 
 impl AclLog {
     /// The entries, newest first.
@@ -139,26 +158,33 @@ impl AclLog {
                 self.entries.insert(0, existing);
             }
             None => {
+                let mut entry = entry;
+                entry.entry_id = self.next_id;
+                entry.created_ms = entry.time_ms;
+                self.next_id = self.next_id.saturating_add(1);
                 self.entries.insert(0, entry);
                 self.entries.truncate(MAX_ENTRIES);
             }
         }
     }
 
-    /// `ACL LOG RESET`.
+    /// `ACL LOG RESET` (the entry ids go on).
     pub fn reset(&mut self) {
         self.entries.clear();
     }
 
-    /// The log as bytes (for shared data).
+    /// The log as bytes (for shared data): the format (`FORMAT`), the next entry id,
+    /// then each entry.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.push(1); // format version
+        let mut out = vec![FORMAT];
+        out.extend_from_slice(&self.next_id.to_le_bytes());
         for e in &self.entries {
             out.extend_from_slice(&e.count.to_le_bytes());
             out.push(e.reason.code());
             out.push(u8::from(e.in_multi));
             out.extend_from_slice(&e.time_ms.to_le_bytes());
+            out.extend_from_slice(&e.entry_id.to_le_bytes());
+            out.extend_from_slice(&e.created_ms.to_le_bytes());
             for field in [&e.object, &e.username, &e.client_info] {
                 out.extend_from_slice(&(field.len() as u32).to_le_bytes());
                 out.extend_from_slice(field);
@@ -167,19 +193,28 @@ impl AclLog {
         out
     }
 
-    /// [`encode`](Self::encode)'s bytes back; `None` if they are not a log
-    /// this version wrote (the caller starts a new one).
+    /// [`encode`](Self::encode)'s bytes back, or those of the format before
+    /// (version 1, whose entries get ids by age, the oldest 0, and their
+    /// last time as creation time); `None` if they are neither (the caller
+    /// starts a new log).
     pub fn decode(bytes: &[u8]) -> Option<AclLog> {
         let mut reader = Reader { bytes };
-        if reader.take(1)? != [1] {
-            return None;
-        }
+        let version = *reader.take(1)?.first()?;
+        let next_id = match version {
+            FORMAT => Some(reader.u64()?),
+            1 => None,
+            _ => return None,
+        };
         let mut entries = Vec::new();
         while !reader.bytes.is_empty() && entries.len() < MAX_ENTRIES {
             let count = reader.u64()?;
             let reason = Reason::from_code(*reader.take(1)?.first()?)?;
             let in_multi = *reader.take(1)?.first()? != 0;
             let time_ms = reader.u64()?;
+            let (entry_id, created_ms) = match next_id {
+                Some(_) => (reader.u64()?, reader.u64()?),
+                None => (0, time_ms),
+            };
             let object = reader.field()?;
             let username = reader.field()?;
             let client_info = reader.field()?;
@@ -191,9 +226,21 @@ impl AclLog {
                 username,
                 time_ms,
                 client_info,
+                entry_id,
+                created_ms,
             });
         }
-        Some(AclLog { entries })
+        let next_id = match next_id {
+            Some(id) => id,
+            None => {
+                let len = entries.len() as u64;
+                for (age, entry) in entries.iter_mut().enumerate() {
+                    entry.entry_id = len.saturating_sub(1).saturating_sub(age as u64);
+                }
+                len
+            }
+        };
+        Some(AclLog { entries, next_id })
     }
 }
 
@@ -317,5 +364,54 @@ mod tests {
         assert_eq!(AclLog::decode(&log.encode()), Some(log.clone()));
         assert_eq!(AclLog::decode(b""), None);
         assert_eq!(AclLog::decode(&[1, 2, 3]), None);
+        assert_eq!(AclLog::decode(&[2, 2, 3]), None);
+        assert_eq!(AclLog::decode(&[3]), None);
+        // Ids go on after a reset, and count only new entries.
+        assert_eq!(log.entries()[0].entry_id, 199);
+        log.reset();
+        log.add(entry("a", 1000));
+        log.add(entry("a", 1001));
+        assert_eq!(log.entries()[0].entry_id, 200);
+        assert_eq!(log.entries()[0].created_ms, 1000);
+        assert_eq!(log.entries()[0].time_ms, 1001);
+        assert_eq!(AclLog::decode(&log.encode()), Some(log.clone()));
+        // Any prefix of the bytes decodes or is refused, never panics.
+        let bytes = log.encode();
+        for n in 0..bytes.len() {
+            let _ = AclLog::decode(&bytes[..n]);
+        }
+    }
+
+    /// The bytes of format 1 (before entry ids): the entries, newest first.
+    #[test]
+    fn decodes_format_1() {
+        let mut old = vec![1u8];
+        for (object, time) in [(&b"new"[..], 20u64), (&b"old"[..], 10)] {
+            old.extend_from_slice(&3u64.to_le_bytes());
+            old.push(2);
+            old.push(0);
+            old.extend_from_slice(&time.to_le_bytes());
+            for field in [object, b"bob", b"addr=x"] {
+                old.extend_from_slice(&(field.len() as u32).to_le_bytes());
+                old.extend_from_slice(field);
+            }
+        }
+        let mut log = AclLog::decode(&old).unwrap();
+        let e = log.entries();
+        assert_eq!(e.len(), 2);
+        assert_eq!(
+            (e[0].object.as_slice(), e[0].entry_id, e[0].created_ms),
+            (&b"new"[..], 1, 20)
+        );
+        assert_eq!(
+            (e[1].object.as_slice(), e[1].entry_id, e[1].created_ms),
+            (&b"old"[..], 0, 10)
+        );
+        assert_eq!(e[0].count, 3);
+        log.add(entry("x", 30));
+        assert_eq!(log.entries()[0].entry_id, 2);
+        for n in 0..old.len() {
+            let _ = AclLog::decode(&old[..n]);
+        }
     }
 }

@@ -38,6 +38,11 @@ pub struct Selector {
     /// The server whose commands the rules name (a category reaches the
     /// commands that server has).
     pub(super) version: ServerVersion,
+    /// Redis 7.2's `command_rules`: the command, category and first-argument
+    /// rules as applied since the last `+@all` / `-@all`, each with its
+    /// sign, lower-cased (`ACLUpdateCommandRules`). What `ACL GETUSER` and
+    /// `ACL LIST` show from 7.2 on.
+    pub(super) rules: Vec<String>,
 }
 
 /// A bit per command id, plus the future-commands bit after them.
@@ -96,7 +101,12 @@ impl Selector {
 
     /// `~* &* +@all`.
     pub fn full() -> Self {
-        let mut selector = Selector::default();
+        Self::full_for(ServerVersion::default())
+    }
+
+    /// [`full`](Self::full) for `version`'s commands.
+    pub fn full_for(version: ServerVersion) -> Self {
+        let mut selector = Selector::new(version);
         for rule in [
             SelectorRule::AllKeys,
             SelectorRule::AllChannels,
@@ -151,15 +161,29 @@ impl Selector {
                 self.commands.fill(true);
                 self.all_commands = true;
                 self.first_args.clear();
+                self.rules.clear();
             }
             SelectorRule::NoCommands => {
                 self.commands.fill(false);
                 self.all_commands = false;
                 self.first_args.clear();
+                self.rules.clear();
             }
-            SelectorRule::Command { allow, spec } => self.change_perm(spec, *allow),
-            SelectorRule::FirstArg { spec, arg } => self.add_first_arg(spec, arg),
+            SelectorRule::Command { allow, spec } => {
+                self.change_perm(spec, *allow);
+                self.update_rules(spec.name, *allow);
+            }
+            SelectorRule::FirstArg { spec, arg } => {
+                self.add_first_arg(spec, arg);
+                self.update_rules(&format!("{}|{arg}", spec.name), true);
+            }
             SelectorRule::Category { allow, category } => {
+                if let Some((name, _)) = command::ACL_CATEGORY_NAMES
+                    .iter()
+                    .find(|(_, bit)| bit == category)
+                {
+                    self.update_rules(&format!("@{name}"), *allow);
+                }
                 // ACLSetSelectorCommandBitsForCategoryLogic: each command
                 // in the category with all its subcommands, then each
                 // subcommand in it.
@@ -171,6 +195,29 @@ impl Selector {
             }
         }
         Ok(())
+    }
+
+    /// `ACLUpdateCommandRules`: `rule` (a command's full name, `cmd|arg`
+    /// or `@category`) lower-cased, every earlier rule for it (or, for a
+    /// command, for one of its subcommands or first arguments) taken out
+    /// (`ACLSelectorRemoveCommandRule`), then the rule added at the end.
+    fn update_rules(&mut self, rule: &str, allow: bool) {
+        let rule = rule.to_ascii_lowercase();
+        self.rules.retain(|existing| {
+            let body = existing.get(1..).unwrap_or_default();
+            !(body == rule
+                || body
+                    .strip_prefix(rule.as_str())
+                    .is_some_and(|rest| rest.starts_with('|')))
+        });
+        self.rules
+            .push(format!("{}{rule}", if allow { '+' } else { '-' }));
+    }
+
+    /// The command rules as Redis 7.2 keeps them (its `command_rules`),
+    /// without the leading `+@all` / `-@all`.
+    pub fn command_rules_as_written(&self) -> &[String] {
+        &self.rules
     }
 
     /// `ACLSetSelectorCommandBit`: clearing any bit clears "all commands".

@@ -62,6 +62,22 @@ pub struct ServerTexts {
     /// option is tried after that, and the name is set only once
     /// authenticated.
     pub hello_auth_after_options: bool,
+    /// How `ACL GETUSER` / `ACL LIST` describe command rules. `false`
+    /// (7.0): rebuilt from the command bits (`+@all`/`-@all`, the best
+    /// fitting categories, then single commands in the dict's order).
+    /// `true` (7.2 and later): `+@all`/`-@all` (by the future-commands
+    /// bit), then the rules as applied, kept in a string (`command_rules`):
+    /// lower-cased, a rule replacing an earlier one for the same command,
+    /// category or first argument (and a command's rule its subcommands'),
+    /// the string emptied by `+@all`, `-@all`, `allcommands`,
+    /// `nocommands` and `reset`.
+    pub acl_rules_as_written: bool,
+    /// Whether a new user has the `sanitize-payload` flag (7.2 and later:
+    /// `ACLCreateUser` sets it; 7.0 sets it only for `reset` or the rule).
+    pub sanitize_payload_by_default: bool,
+    /// Whether `ACL LOG` entries have `entry-id`, `timestamp-created` and
+    /// `timestamp-last-updated` (7.2 and later: 10 fields, not 7).
+    pub acl_log_entry_ids: bool,
     /// How `NOPERM` and `ACL DRYRUN` word a denial.
     noperm: Noperm,
 }
@@ -99,6 +115,9 @@ characters.\r\n",
     not_in_transaction: b"-ERR Command not allowed inside a transaction\r\n",
     syntax_error: b"-ERR syntax error\r\n",
     hello_auth_after_options: false,
+    acl_rules_as_written: false,
+    sanitize_payload_by_default: false,
+    acl_log_entry_ids: false,
     noperm: Noperm::ThisUser,
 };
 
@@ -106,6 +125,9 @@ characters.\r\n",
 const REDIS_72: ServerTexts = ServerTexts {
     hello_noauth: HELLO_NOAUTH_72,
     hello_auth_after_options: true,
+    acl_rules_as_written: true,
+    sanitize_payload_by_default: true,
+    acl_log_entry_ids: true,
     noperm: Noperm::NamedUser,
     ..REDIS_70
 };
@@ -427,6 +449,9 @@ select the RESP protocol version at the same time\r\n"[..]
             assert_eq!(t.wrongpass, r70.wrongpass);
             if v != ServerVersion::Redis70 {
                 assert!(t.hello_auth_after_options);
+                assert!(t.acl_rules_as_written);
+                assert!(t.sanitize_payload_by_default);
+                assert!(t.acl_log_entry_ids);
                 assert_eq!(
                     t.hello_noauth,
                     &b"-NOAUTH HELLO must be called with the client already authenticated, \

@@ -1,7 +1,8 @@
 //! `AUTH` and `HELLO`, answered by the filter against the client-side users.
 //!
-//! These follow Redis 7.0's `authCommand` and `helloCommand` step by step,
-//! so the replies and the order of the checks are Redis's. The one
+//! These follow `authCommand` and `helloCommand` step by step, so the
+//! replies and the order of the checks are the configured server's
+//! (`HELLO` orders them differently from Redis 7.2 on). The one
 //! difference is that a successful `HELLO` is not answered here: it is
 //! rebuilt without its `AUTH` option and sent to the server, which switches
 //! the protocol and writes the reply.
@@ -62,8 +63,15 @@ pub fn auth(users: &UserDirectory, args: &Args, identity: &mut Identity) -> Outc
     }
 }
 
-/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
-/// Checks in Redis 7.0's order; `texts` are the configured server's.
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`, in
+/// the configured server's order (`texts.hello_auth_after_options`):
+///
+/// - Redis 7.0: each option in turn, `AUTH` authenticating on the spot (a
+///   later syntax error or bad name leaves the client authenticated);
+/// - Redis 7.2 and later: every option parsed first (a syntax error or a
+///   bad client name wins over bad credentials, and nothing is
+///   authenticated then), then the last `AUTH` pair tried, and the last
+///   name set only once authenticated.
 pub fn hello(
     users: &UserDirectory,
     args: &Args,
@@ -83,19 +91,27 @@ pub fn hello(
         version = args.whole(1);
         next = 2;
     }
+    let late = texts.hello_auth_after_options;
     let mut names = Vec::new();
     let mut authenticated = false;
+    // 7.2: where the last `AUTH` option is, tried after every option is
+    // parsed.
+    let mut last_auth: Option<usize> = None;
     let mut j = next;
     while j < argc {
         let more = argc - 1 - j;
         let option = args.get(j).unwrap_or_default();
         if is_option(option, b"AUTH") && more >= 2 {
-            // Redis authenticates right here, before looking at the
-            // remaining options.
-            if !authenticate(users, args.whole(j + 1), args.whole(j + 2), identity) {
-                return Outcome::WrongPass;
+            if late {
+                last_auth = Some(j);
+            } else {
+                // Redis 7.0 authenticates right here, before looking at
+                // the remaining options.
+                if !authenticate(users, args.whole(j + 1), args.whole(j + 2), identity) {
+                    return Outcome::WrongPass;
+                }
+                authenticated = true;
             }
-            authenticated = true;
             j += 3;
         } else if is_option(option, b"SETNAME") && more >= 1 {
             match args.whole(j + 1) {
@@ -109,8 +125,20 @@ pub fn hello(
             return Outcome::ReplyOwned(reply);
         }
     }
+    if let Some(at) = last_auth {
+        if !authenticate(users, args.whole(at + 1), args.whole(at + 2), identity) {
+            return Outcome::WrongPass;
+        }
+        authenticated = true;
+    }
     if !identity.authenticated {
         return Outcome::Reply(texts.hello_noauth);
+    }
+    if late {
+        // Only the last name is set (`clientname` is overwritten).
+        let last = names.pop();
+        names.clear();
+        names.extend(last);
     }
     let mut parts: Vec<&[u8]> = vec![b"HELLO"];
     parts.extend(version);
@@ -127,7 +155,9 @@ pub fn hello(
 }
 
 /// The user name a failed `AUTH` or `HELLO … AUTH` tried, for the ACL log:
-/// `default` for `AUTH <password>`.
+/// `default` for `AUTH <password>`. For `HELLO` it is the first `AUTH`
+/// option's: the pair Redis 7.0 tries first (with several pairs, 7.0 logs
+/// the first that fails, and 7.2 on the last, which this does not know).
 pub fn tried_username(is_auth: bool, args: &Args) -> Vec<u8> {
     let name = if is_auth {
         if args.argc() == 2 {

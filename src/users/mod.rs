@@ -60,7 +60,8 @@ pub struct User {
     sanitize: SanitizePayload,
 }
 
-/// The `sanitize-payload` flags: a new user has neither.
+/// The `sanitize-payload` flags: a new user has neither in Redis 7.0, and
+/// `sanitize-payload` from 7.2 on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SanitizePayload {
     Unset,
@@ -75,7 +76,9 @@ impl User {
         Self::new_for(name, ServerVersion::default())
     }
 
-    /// [`new`](Self::new), its rules naming `version`'s commands.
+    /// [`new`](Self::new), its rules naming `version`'s commands. From
+    /// Redis 7.2 on a new user has the `sanitize-payload` flag
+    /// (`ACLCreateUser`).
     pub fn new_for(name: &str, version: ServerVersion) -> Self {
         User {
             name: name.to_owned(),
@@ -83,39 +86,61 @@ impl User {
             nopass: false,
             passwords: Vec::new(),
             permissions: Permissions::new(version),
-            sanitize: SanitizePayload::Unset,
+            sanitize: if version.texts().sanitize_payload_by_default {
+                SanitizePayload::On
+            } else {
+                SanitizePayload::Unset
+            },
         }
+    }
+
+    /// A new user of `version` with `~* &* +@all`.
+    fn full_for(name: &str, version: ServerVersion) -> Self {
+        let mut user = User::new_for(name, version);
+        *user.permissions.root_mut() = Selector::full_for(version);
+        user
     }
 
     /// Redis's initial default user (`ACLCreateDefaultUser`):
     /// `on nopass ~* &* +@all`. What a Redis without a password has.
     pub fn default_nopass() -> Self {
+        Self::default_nopass_for(ServerVersion::default())
+    }
+
+    /// [`default_nopass`](Self::default_nopass) of `version`.
+    pub fn default_nopass_for(version: ServerVersion) -> Self {
         User {
             enabled: true,
             nopass: true,
-            permissions: Permissions::full(),
-            ..User::new(DEFAULT_USER)
+            ..User::full_for(DEFAULT_USER, version)
         }
     }
 
     /// The default user with `requirepass <password>`:
     /// `on >password ~* &* +@all`.
     pub fn default_with_password(password: &[u8]) -> Self {
+        Self::default_with_password_for(password, ServerVersion::default())
+    }
+
+    /// [`default_with_password`](Self::default_with_password) of `version`
+    /// (from 7.2 on, with `sanitize-payload`).
+    pub fn default_with_password_for(password: &[u8], version: ServerVersion) -> Self {
         User {
             enabled: true,
             passwords: vec![PasswordHash::of(password)],
-            permissions: Permissions::full(),
-            ..User::new(DEFAULT_USER)
+            ..User::full_for(DEFAULT_USER, version)
         }
     }
 
     /// A default user nobody can authenticate as: `off resetpass ~* &*
     /// +@all`.
     pub fn default_disabled() -> Self {
-        User {
-            permissions: Permissions::full(),
-            ..User::new(DEFAULT_USER)
-        }
+        Self::default_disabled_for(ServerVersion::default())
+    }
+
+    /// [`default_disabled`](Self::default_disabled) of `version`.
+    pub fn default_disabled_for(version: ServerVersion) -> Self {
+        User::full_for(DEFAULT_USER, version)
     }
 
     /// Applies one rule, as `ACLSetUser` does.

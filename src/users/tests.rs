@@ -855,3 +855,77 @@ proptest! {
         let _ = parse_acl_line(&line);
     }
 }
+
+fn command_rule() -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(vec![
+        "+get",
+        "-get",
+        "+getex",
+        "-getex",
+        "+set",
+        "+config",
+        "-config",
+        "+config|get",
+        "-config|set",
+        "+CONFIG|Get",
+        "+select|0",
+        "+SELECT|1",
+        "+select|0",
+        "+@read",
+        "-@write",
+        "+@all",
+        "-@all",
+        "+@dangerous",
+        "-@string",
+        "+@String",
+        "+client|kill",
+        "-client",
+        "+client",
+        "allcommands",
+        "nocommands",
+        "+debug|object",
+        "+acl|whoami",
+        "-acl",
+        "~k*",
+        "%R~r",
+        "&ch",
+        "reset",
+        "(+get ~s)",
+        "(-@all +@hash +set)",
+    ])
+}
+
+proptest! {
+    /// What `ACL LIST` shows of a user is a line that makes the same user
+    /// again, in every release's format: the same command bits and first
+    /// arguments, and the same description.
+    #[test]
+    fn descriptions_make_the_same_user(
+        rules in proptest::collection::vec(command_rule(), 0..12),
+        version in proptest::sample::select(ServerVersion::ALL.to_vec()),
+    ) {
+        let line = format!("user u {}", rules.join(" "));
+        let first = parse_acl_line_for(&line, version).unwrap().user;
+        let described = first.describe();
+        let again = parse_acl_line_for(&format!("user u {described}"), version)
+            .unwrap_or_else(|e| panic!("{line} -> {described}: {e}"))
+            .user;
+        prop_assert_eq!(again.describe(), described.clone(), "{}", line);
+        let selectors = |u: &User| u.permissions().selectors().cloned().collect::<Vec<_>>();
+        let (a, b) = (selectors(&first), selectors(&again));
+        prop_assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            for spec in crate::command::commands_for(version) {
+                prop_assert_eq!(
+                    x.allows_command_bit(spec), y.allows_command_bit(spec),
+                    "{} -> {}: {}", line, described, spec.name
+                );
+                // First arguments count only while the command's bit is clear.
+                if !x.allows_command_bit(spec) {
+                    prop_assert_eq!(x.first_args(spec).len(), y.first_args(spec).len());
+                }
+            }
+            prop_assert_eq!(x.allows_future_commands(), y.allows_future_commands());
+        }
+    }
+}
