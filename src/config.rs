@@ -597,9 +597,9 @@ impl Parser<'_> {
             }
         }
         let default = match (&password, default) {
-            (Some(password), _) => User::default_with_password(password.expose()),
+            (Some(password), _) => User::default_with_password_for(password.expose(), self.version),
             (None, Some(user)) => user,
-            (None, None) => User::default_disabled(),
+            (None, None) => User::default_disabled_for(self.version),
         };
         let users = UserDirectory::new(default, others)
             .map_err(|e| ConfigError::new(&users_path, e.to_string()))?;

@@ -155,22 +155,56 @@ pub fn hello(
 }
 
 /// The user name a failed `AUTH` or `HELLO … AUTH` tried, for the ACL log:
-/// `default` for `AUTH <password>`. For `HELLO` it is the first `AUTH`
-/// option's: the pair Redis 7.0 tries first (with several pairs, 7.0 logs
-/// the first that fails, and 7.2 on the last, which this does not know).
-pub fn tried_username(is_auth: bool, args: &Args) -> Vec<u8> {
-    let name = if is_auth {
-        if args.argc() == 2 {
+/// `default` for `AUTH <password>`. For `HELLO`, the pair that failed: the
+/// first failing one in Redis 7.0 (which tries each `AUTH` option as it
+/// reads it), the last one from 7.2 on (which tries only the last).
+pub fn tried_username(
+    is_auth: bool,
+    args: &Args,
+    users: &UserDirectory,
+    texts: &ServerTexts,
+) -> Vec<u8> {
+    if is_auth {
+        let name = if args.argc() == 2 {
             Some(&b"default"[..])
         } else {
             args.get(1)
+        };
+        return name.unwrap_or_default().to_vec();
+    }
+    // The AUTH options, walked as `hello` walks them.
+    let mut pairs = Vec::new();
+    let mut j = 2;
+    while j < args.argc() {
+        let more = args.argc() - 1 - j;
+        let option = args.get(j).unwrap_or_default();
+        if is_option(option, b"AUTH") && more >= 2 {
+            pairs.push(j + 1);
+            j += 3;
+        } else if is_option(option, b"SETNAME") && more >= 1 {
+            j += 2;
+        } else {
+            break;
         }
+    }
+    let failed = if texts.hello_auth_after_options {
+        pairs.last().copied()
     } else {
-        (2..args.argc())
-            .find(|&i| args.get(i).is_some_and(|a| is_option(a, b"AUTH")))
-            .and_then(|i| args.get(i + 1))
+        pairs
+            .iter()
+            .copied()
+            .find(|&at| {
+                let (Some(name), Some(password)) = (args.whole(at), args.whole(at + 1)) else {
+                    return true;
+                };
+                users.authenticate(name, password).is_err()
+            })
+            .or(pairs.last().copied())
     };
-    name.unwrap_or_default().to_vec()
+    failed
+        .and_then(|at| args.get(at))
+        .unwrap_or_default()
+        .to_vec()
 }
 
 /// True when a `HELLO` must be answered here rather than sent on: it names

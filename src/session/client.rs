@@ -648,7 +648,8 @@ impl State {
                 out.push(input, &command);
             }
             Outcome::WrongPass => {
-                let tried = auth::tried_username(is_auth, args);
+                let texts = self.config.server_version.texts();
+                let tried = auth::tried_username(is_auth, args, self.config.users(), texts);
                 self.log_acl(Reason::Auth, args.get(0).unwrap_or_default(), &tried);
                 let users = self.config.users();
                 let user = users.find(&tried).map(|id| users.user_name(id).to_owned());
