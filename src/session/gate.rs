@@ -6,7 +6,7 @@
 //! no-multi rule, then the ACL. The gate keeps that order, deciding as
 //! early as the command's bytes allow: once its name (and subcommand) are
 //! known for the first checks, and once the arguments the ACL check reads
-//! have arrived ([`keys::args_needed`]) for the last. Until then the
+//! have arrived ([`command::args_needed`]) for the last. Until then the
 //! command is held (bounded by [`HOLD_MAX`]); a command the check allows
 //! is forwarded, held bytes first, and the rest streams.
 //!
