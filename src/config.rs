@@ -94,6 +94,46 @@ pub struct Downstream {
     /// Per-user server identities, by [`UserId`]: `Some` for a user whose
     /// entry names its own `upstream`.
     pub user_upstreams: Vec<Option<Upstream>>,
+    /// Peer identities (the mTLS peer certificate's URI SAN) mapped to
+    /// users: a connection from one starts authenticated as its user.
+    pub identities: Identities,
+    /// Only mapped identities get in: a connection without one cannot
+    /// `AUTH` (and the default user's `nopass` does not let it in).
+    pub require_identity: bool,
+}
+
+/// `downstream.identities`: exact identities, and prefixes (an identity
+/// written with a trailing `*`).
+#[derive(Clone, Debug, Default)]
+pub struct Identities {
+    exact: BTreeMap<String, UserId>,
+    /// Longest first, so the most specific prefix wins.
+    prefixes: Vec<(String, UserId)>,
+}
+
+/// The most entries `downstream.identities` may have.
+pub const MAX_IDENTITIES: usize = 1000;
+/// The longest identity, in bytes.
+pub const MAX_IDENTITY_LEN: usize = 2048;
+
+impl Identities {
+    /// The user `peer` is mapped to: an exact entry, else the longest
+    /// matching prefix.
+    pub fn lookup(&self, peer: &[u8]) -> Option<UserId> {
+        let peer = std::str::from_utf8(peer).ok()?;
+        if let Some(user) = self.exact.get(peer) {
+            return Some(*user);
+        }
+        self.prefixes
+            .iter()
+            .find(|(prefix, _)| peer.starts_with(prefix.as_str()))
+            .map(|(_, user)| *user)
+    }
+
+    /// Whether no identity is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty()
+    }
 }
 
 /// The credentials the proxy sends upstream.
@@ -124,6 +164,17 @@ impl Config {
     /// own `upstream`, else the top-level one.
     pub fn upstream_for(&self, user: Option<UserId>) -> Option<&Upstream> {
         self.own_upstream(user).or(self.upstream.as_ref())
+    }
+
+    /// The user a connection from `peer` (the mTLS peer's URI SAN) is
+    /// mapped to, if any.
+    pub fn mapped_user(&self, peer: &[u8]) -> Option<UserId> {
+        self.downstream.as_ref()?.identities.lookup(peer)
+    }
+
+    /// Whether only mapped identities get in.
+    pub fn require_identity(&self) -> bool {
+        self.downstream.as_ref().is_some_and(|d| d.require_identity)
     }
 
     /// Whether any user has a server identity of its own.
@@ -301,7 +352,7 @@ fn json_error(error: serde_json::Error) -> ConfigError {
 
 enum Json {
     Null,
-    Bool,
+    Bool(bool),
     Number(Number),
     String(String),
     Array(Vec<Json>),
@@ -329,7 +380,7 @@ impl Json {
     fn kind(&self) -> &'static str {
         match self {
             Json::Null => "null",
-            Json::Bool => "a boolean",
+            Json::Bool(_) => "a boolean",
             Json::Number(_) => "a number",
             Json::String(_) => "a string",
             Json::Array(_) => "an array",
@@ -365,8 +416,8 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Json::deserialize(deserializer)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Json, E> {
-        Ok(Json::Bool)
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Json, E> {
+        Ok(Json::Bool(value))
     }
 
     fn visit_u64<E: de::Error>(self, value: u64) -> Result<Json, E> {
@@ -541,7 +592,17 @@ impl Parser<'_> {
     }
 
     fn downstream(&mut self, node: &Json, path: &str) -> Result<Downstream, ConfigError> {
-        let fields = object(node, path, &["password", "users", "max_auth_failures"])?;
+        let fields = object(
+            node,
+            path,
+            &[
+                "password",
+                "users",
+                "max_auth_failures",
+                "identities",
+                "require_identity",
+            ],
+        )?;
         let password_path = join(path, "password");
         let password = match fields.get("password") {
             Some(node) => Some(self.password(node, &password_path)?),
@@ -616,10 +677,33 @@ impl Parser<'_> {
                 ));
             }
         }
+        let identities = match fields.get("identities") {
+            Some(node) => identities(node, &join(path, "identities"), &users)?,
+            None => Identities::default(),
+        };
+        let require_identity = match fields.get("require_identity") {
+            Some(Json::Bool(value)) => *value,
+            Some(other) => {
+                return Err(type_error(
+                    &join(path, "require_identity"),
+                    "true or false",
+                    other,
+                ));
+            }
+            None => false,
+        };
+        if require_identity && identities.is_empty() {
+            return Err(ConfigError::new(
+                &join(path, "require_identity"),
+                "needs at least one entry in 'identities' (no client could get in)",
+            ));
+        }
         Ok(Downstream {
             users,
             max_auth_failures,
             user_upstreams,
+            identities,
+            require_identity,
         })
     }
 
@@ -836,6 +920,96 @@ fn base64_secret(encoded: &str, path: &str, max_len: usize) -> Result<Secret, Co
             "'base64' is not valid base64 (standard alphabet, with '=' padding, no whitespace)",
         )),
     }
+}
+
+/// `downstream.identities`: `{"<identity>": "<user>"}`. An identity is
+/// text without whitespace or control characters; a `*` may only end it
+/// (a prefix), after at least one other character; the user must be one
+/// of `users`.
+fn identities(node: &Json, path: &str, users: &UserDirectory) -> Result<Identities, ConfigError> {
+    let Json::Object(entries) = node else {
+        return Err(type_error(
+            path,
+            "an object mapping identities to user names",
+            node,
+        ));
+    };
+    if entries.len() > MAX_IDENTITIES {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "at most {MAX_IDENTITIES} identities are supported, found {}",
+                entries.len()
+            ),
+        ));
+    }
+    let mut identities = Identities::default();
+    for (identity, user) in entries {
+        let entry = join(path, identity);
+        let shown = quote_name(identity);
+        if identity.is_empty() {
+            return Err(ConfigError::new(path, "an identity must not be empty"));
+        }
+        if identity.len() > MAX_IDENTITY_LEN {
+            return Err(ConfigError::new(
+                &entry,
+                format!("identity is longer than {MAX_IDENTITY_LEN} bytes"),
+            ));
+        }
+        if identity
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::new(
+                &entry,
+                format!("identity {shown} contains whitespace or a control character"),
+            ));
+        }
+        let (body, prefix) = match identity.strip_suffix('*') {
+            Some(body) => (body, true),
+            None => (identity.as_str(), false),
+        };
+        if body.contains('*') {
+            return Err(ConfigError::new(
+                &entry,
+                format!(
+                    "identity {shown}: '*' may only end an identity (a prefix, such as \
+                     'spiffe://cluster.local/ns/shop/*'); nothing else is a pattern"
+                ),
+            ));
+        }
+        if prefix && body.is_empty() {
+            return Err(ConfigError::new(
+                &entry,
+                "'*' alone would map every identity; name a prefix",
+            ));
+        }
+        let Json::String(name) = user else {
+            return Err(type_error(
+                &entry,
+                "a user name from downstream.users",
+                user,
+            ));
+        };
+        let Some(id) = users.find(name.as_bytes()) else {
+            return Err(ConfigError::new(
+                &entry,
+                format!(
+                    "identity {shown} is mapped to user {}, which downstream.users does not define",
+                    quote_name(name)
+                ),
+            ));
+        };
+        if prefix {
+            identities.prefixes.push((body.to_owned(), id));
+        } else {
+            identities.exact.insert(identity.clone(), id);
+        }
+    }
+    identities
+        .prefixes
+        .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+    Ok(identities)
 }
 
 /// `server_version`: `redis-7.0`, `redis-7.2`, `redis-7.4`, `valkey-7.2`,
@@ -1110,6 +1284,71 @@ mod tests {
             .collect();
         assert_eq!(scripts.len(), 1, "{:?}", parsed.warnings);
         assert!(scripts[0].starts_with("downstream.users: user 's' may run scripts"));
+    }
+
+    #[test]
+    fn identities() {
+        let parsed = ok(
+            r#"{"downstream": {"users": ["user cart on resetpass ~c:* +get",
+                "user ops on resetpass ~* +@all"],
+            "identities": {"spiffe://cluster.local/ns/shop/sa/cart": "cart",
+                           "spiffe://cluster.local/ns/ops/*": "ops",
+                           "spiffe://cluster.local/ns/ops/sa/special*": "cart"}}}"#,
+        );
+        let config = &parsed.config;
+        let user = |peer: &str| {
+            config
+                .mapped_user(peer.as_bytes())
+                .map(|id| config.users().user_name(id).to_owned())
+        };
+        assert_eq!(
+            user("spiffe://cluster.local/ns/shop/sa/cart").as_deref(),
+            Some("cart")
+        );
+        assert_eq!(user("spiffe://cluster.local/ns/shop/sa/cart2"), None);
+        assert_eq!(
+            user("spiffe://cluster.local/ns/ops/sa/a").as_deref(),
+            Some("ops")
+        );
+        // The longest prefix wins.
+        assert_eq!(
+            user("spiffe://cluster.local/ns/ops/sa/special-1").as_deref(),
+            Some("cart")
+        );
+        assert!(!config.require_identity());
+        let users = r#""users": ["user cart on resetpass ~c:* +get"]"#;
+        let bad = |identities: &str| {
+            err(&format!(
+                r#"{{"downstream": {{{users}, "identities": {identities}}}}}"#
+            ))
+        };
+        assert_eq!(
+            bad(r#"{"spiffe://x/a": "nobody"}"#),
+            "downstream.identities.spiffe://x/a: identity 'spiffe://x/a' is mapped to user \
+             'nobody', which downstream.users does not define"
+        );
+        assert_eq!(
+            bad(r#"{"": "cart"}"#),
+            "downstream.identities: an identity must not be empty"
+        );
+        assert!(bad(r#"{"spiffe://x/*/sa/a": "cart"}"#).contains("'*' may only end an identity"));
+        assert!(bad(r#"{"*": "cart"}"#).contains("'*' alone would map every identity"));
+        assert!(bad(r#"{"spiffe://x/a b": "cart"}"#).contains("whitespace"));
+        assert!(bad(r#"["cart"]"#).starts_with("downstream.identities: "));
+        assert!(bad(r#"{"spiffe://x/a": 1}"#).contains("a user name"));
+        assert_eq!(
+            err(&format!(
+                r#"{{"downstream": {{{users}, "require_identity": true}}}}"#
+            )),
+            "downstream.require_identity: needs at least one entry in 'identities' (no client \
+             could get in)"
+        );
+        assert!(
+            err(&format!(
+                r#"{{"downstream": {{{users}, "require_identity": "yes"}}}}"#
+            ))
+            .starts_with("downstream.require_identity: ")
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub struct Metrics {
     held_bytes: Option<u32>,
     vm_memory: Option<u32>,
     denied: Denied,
+    identity_mapped: Option<u32>,
     /// Per-user denial counters, defined on a user's first denial. Bounded:
     /// the names come from the configuration (at most `MAX_USERS` + 1).
     denied_by_user: RefCell<HashMap<String, Denied>>,
@@ -122,6 +123,7 @@ impl Metrics {
             held_bytes: gauge("redis_auth.held_bytes"),
             vm_memory: gauge("redis_auth.vm_memory_bytes"),
             denied: Denied::define("redis_auth."),
+            identity_mapped: counter("redis_auth.identity_mapped"),
             denied_by_user: RefCell::new(HashMap::new()),
         }
     }
@@ -133,6 +135,11 @@ impl Metrics {
         if now != before {
             add(self.vm_memory, delta(before, now));
         }
+    }
+
+    /// A connection started as the user its mTLS identity maps to.
+    pub fn identity_mapped(&self) {
+        increment(self.identity_mapped);
     }
 
     /// A connection opened.

@@ -29,7 +29,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
@@ -161,6 +161,7 @@ impl RootContext for Root {
             session,
             held: 0,
             denials_logged: 0,
+            peer: None,
             metrics: self.metrics.clone(),
             closing: self.closing.clone(),
         }))
@@ -195,6 +196,8 @@ struct Connection {
     held: usize,
     /// Denials seen on this connection, for the log's rate limit.
     denials_logged: u64,
+    /// The mTLS peer's URI SAN, for log lines.
+    peer: Option<String>,
     metrics: Rc<Metrics>,
     closing: Rc<Closing>,
 }
@@ -210,6 +213,20 @@ impl Context for Connection {
 impl StreamContext for Connection {
     fn on_new_connection(&mut self) -> Action {
         if let Some(session) = self.session.as_mut() {
+            // The mTLS peer's identity (Istio: its SPIFFE URI SAN); no
+            // certificate, or none with a URI SAN, is no identity.
+            if let Ok(Some(peer)) =
+                hostcalls::get_property(vec!["connection", "uri_san_peer_certificate"])
+            {
+                if let Some(user) = session.set_peer_identity(&peer) {
+                    self.metrics.identity_mapped();
+                    debug!(
+                        "envoy-redis-auth: peer {} is user '{user}'",
+                        String::from_utf8_lossy(&peer)
+                    );
+                }
+                self.peer = Some(String::from_utf8_lossy(&peer).into_owned());
+            }
             let property = |path: Vec<&str>| match hostcalls::get_property(path) {
                 Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
                 _ => "?".to_owned(),
@@ -273,7 +290,7 @@ impl Connection {
                     continue;
                 }
             }
-            report(&event, &self.metrics);
+            report(&event, &self.metrics, self.peer.as_deref());
         }
         session.trim();
         self.metrics.vm_memory();
@@ -370,16 +387,17 @@ fn client_address() -> String {
 }
 
 /// Logs and counts a session event. Events never carry credentials.
-fn report(event: &SessionEvent, metrics: &Metrics) {
+fn report(event: &SessionEvent, metrics: &Metrics, peer: Option<&str>) {
+    let from = match peer {
+        Some(peer) => format!("{} (peer {peer})", client_address()),
+        None => client_address(),
+    };
     metrics.record(event);
     match event {
         SessionEvent::AuthSucceeded | SessionEvent::Unauthenticated => {}
         SessionEvent::AuthFailed { user } => {
             let user = user.as_deref().unwrap_or("(not a configured user)");
-            info!(
-                "envoy-redis-auth: denied (auth) user '{user}' from {}",
-                client_address()
-            );
+            info!("envoy-redis-auth: denied (auth) user '{user}' from {from}");
         }
         SessionEvent::TooManyAuthFailures(count) => {
             warn!(
@@ -411,8 +429,7 @@ fn report(event: &SessionEvent, metrics: &Metrics) {
             reason,
         } => {
             info!(
-                "envoy-redis-auth: denied ({reason}) user '{user}' command '{command}' from {}",
-                client_address()
+                "envoy-redis-auth: denied ({reason}) user '{user}' command '{command}' from {from}"
             );
         }
         SessionEvent::ServerProtocolError(error) => {

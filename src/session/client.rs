@@ -56,6 +56,25 @@ pub(super) struct ClientSide {
     resp3: bool,
     /// The server connection's identity (see [`super::upstream`]).
     pub(super) upstream: UpstreamIdentity,
+    /// The user the client's mTLS identity maps to (`downstream.identities`):
+    /// the user it starts as, and returns to on `RESET`.
+    pub(super) mapped: Option<UserId>,
+}
+
+/// Who a client is when it connects (and after `RESET`): its mapped user;
+/// else the default user if that needs no password (unless only mapped
+/// identities may get in); else nobody yet.
+pub(super) fn connect_identity(config: &Config, mapped: Option<UserId>) -> Identity {
+    match mapped {
+        Some(user) => Identity {
+            authenticated: true,
+            user: Some(user),
+        },
+        None => Identity {
+            authenticated: config.users().authenticated_on_connect() && !config.require_identity(),
+            user: None,
+        },
+    }
 }
 
 /// Redis's limit on the replies it buffers for a client that has not
@@ -79,10 +98,8 @@ impl ClientSide {
         Self {
             flow: Flow::Open,
             started: false,
-            identity: Identity {
-                authenticated: config.users().authenticated_on_connect(),
-                user: None,
-            },
+            identity: connect_identity(config, None),
+            mapped: None,
             auth_failures: 0,
             in_multi: false,
             after_forward: AfterForward::Nothing,
@@ -96,6 +113,11 @@ impl ClientSide {
             resp3: false,
             upstream: UpstreamIdentity::default(),
         }
+    }
+
+    /// Whether the first chunk has been seen.
+    pub(super) fn is_started(&self) -> bool {
+        self.started
     }
 
     /// The user a connection is as soon as it opens (and after `RESET`):
@@ -398,10 +420,7 @@ impl State {
     /// that user needs no password.
     fn reset_identity(&mut self) {
         self.client.resp3 = false;
-        self.client.identity = Identity {
-            authenticated: self.config.users().authenticated_on_connect(),
-            user: None,
-        };
+        self.client.identity = connect_identity(&self.config, self.client.mapped);
     }
 
     fn on_command(&mut self, args: &Args, input: &[u8], out: &mut Output) {
@@ -596,6 +615,15 @@ impl State {
     }
 
     fn run_auth_or_hello(&mut self, is_auth: bool, args: &Args, input: &[u8], out: &mut Output) {
+        if self.client.mapped.is_none() && self.config.require_identity() {
+            // Identities only: a password opens nothing here.
+            let says_auth = is_auth || auth::hello_needs_filter(args);
+            if says_auth {
+                self.events.push(SessionEvent::AuthFailed { user: None });
+                self.reply_static(input, out, replies::IDENTITY_REQUIRED);
+                return;
+            }
+        }
         let before = self.client.identity;
         let users = self.config.users();
         let identity = &mut self.client.identity;

@@ -291,6 +291,24 @@ impl Session {
         }
     }
 
+    /// The client's mTLS identity (the peer certificate's URI SAN), before
+    /// its first byte: if `downstream.identities` maps it to an enabled
+    /// user, the client starts as that user, with no `AUTH`. Returns that
+    /// user's name.
+    pub fn set_peer_identity(&mut self, peer: &[u8]) -> Option<String> {
+        if self.state.client.is_started() {
+            return None;
+        }
+        let config = Rc::clone(&self.state.config);
+        let users = config.users();
+        let user = config
+            .mapped_user(peer)
+            .filter(|&id| users.user(id).is_some_and(crate::users::User::is_enabled))?;
+        self.state.client.mapped = Some(user);
+        self.state.client.identity = client::connect_identity(&config, Some(user));
+        Some(users.user_name(user).to_owned())
+    }
+
     /// Names this client in the ACL log (`id=… addr=…`), once the adapter
     /// knows its address.
     pub fn set_client_info(&mut self, info: Vec<u8>) {

@@ -19,6 +19,9 @@ pub const NOT_IN_TRANSACTION: &[u8] = TEXTS.not_in_transaction;
 pub const HELLO_BAD_VERSION: &[u8] = TEXTS.hello_bad_version;
 pub const NOPROTO: &[u8] = TEXTS.noproto;
 pub const BAD_CLIENT_NAME: &[u8] = TEXTS.bad_client_name;
+/// The proxy's own: `downstream.require_identity` and no mapped identity.
+pub const IDENTITY_REQUIRED: &[u8] = b"-ERR envoy-redis-auth: AUTH is not accepted on this \
+    connection: only clients with a mapped mTLS identity get in (downstream.require_identity)\r\n";
 /// The proxy's own: see the README's "Per-user server identities".
 pub const SWITCH_WITHOUT_REPLIES: &[u8] = b"-ERR envoy-redis-auth: cannot switch to this user's \
     server identity while CLIENT REPLY is OFF or SKIP (the proxy needs the server's reply to its \

@@ -992,3 +992,91 @@ fn the_configured_server_version_judges_and_words_the_replies() {
         rig.commands()
     );
 }
+
+fn with_identities(require: bool) -> Rc<Config> {
+    config(&format!(
+        r#"{{"downstream": {{"users": [
+            "user cart on resetpass ~cart:* +get +set +acl|whoami +reset",
+            "user ops on >opspw ~* &* +@all",
+            "user default on nopass ~* &* +@all"],
+            "identities": {{"spiffe://cluster.local/ns/shop/sa/cart": "cart",
+                           "spiffe://cluster.local/ns/ops/*": "ops"}},
+            "require_identity": {require}}},
+            "upstream": {{"password": "server-secret"}}}}"#
+    ))
+}
+
+fn rig_as(config: Rc<Config>, peer: &[u8]) -> (Rig, Option<String>) {
+    let mut rig = Rig::new(config);
+    let user = rig.session.set_peer_identity(peer);
+    (rig, user)
+}
+
+#[test]
+fn a_mapped_identity_starts_as_its_user() {
+    let (mut rig, user) = rig_as(
+        with_identities(false),
+        b"spiffe://cluster.local/ns/shop/sa/cart",
+    );
+    assert_eq!(user.as_deref(), Some("cart"));
+    let got = rig.send(
+        b"GET cart:1\r\nGET other\r\nACL WHOAMI\r\nAUTH ops wrong\r\nACL WHOAMI\r\n\
+          AUTH ops opspw\r\nACL WHOAMI\r\nRESET\r\nACL WHOAMI\r\nGET other\r\n",
+        7,
+    );
+    assert_eq!(
+        text(&got),
+        "$-1\r\n\
+         -NOPERM this user has no permissions to access one of the keys used as arguments\r\n\
+         $4\r\ncart\r\n\
+         -WRONGPASS invalid username-password pair or user is disabled.\r\n\
+         $4\r\ncart\r\n\
+         +OK\r\n$3\r\nops\r\n\
+         +RESET\r\n$4\r\ncart\r\n\
+         -NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+    );
+    // A prefix.
+    let (_, user) = rig_as(
+        with_identities(false),
+        b"spiffe://cluster.local/ns/ops/sa/admin",
+    );
+    assert_eq!(user.as_deref(), Some("ops"));
+    // Nothing else is a pattern; an unmapped identity is nobody.
+    let (_, user) = rig_as(
+        with_identities(false),
+        b"spiffe://cluster.local/ns/shop/sa/other",
+    );
+    assert_eq!(user, None);
+}
+
+#[test]
+fn identities_only_admits_no_one_else() {
+    // Without a mapped identity the default user's nopass does not let the
+    // client in, and AUTH is refused.
+    let (mut rig, user) = rig_as(with_identities(true), b"spiffe://elsewhere/x");
+    assert_eq!(user, None);
+    let got = rig.send(
+        b"GET k\r\nAUTH ops opspw\r\nHELLO 3 AUTH ops opspw\r\nGET k\r\n",
+        64,
+    );
+    assert_eq!(
+        text(&got),
+        format!(
+            "-NOAUTH Authentication required.\r\n{0}{0}-NOAUTH Authentication required.\r\n",
+            text(replies::IDENTITY_REQUIRED)
+        )
+    );
+    assert!(
+        rig.commands()
+            .iter()
+            .all(|c| c.starts_with("AUTH server-secret") || c.starts_with("era:")),
+        "{:?}",
+        rig.commands()
+    );
+    // A mapped one still works, and its AUTH too.
+    let (mut rig, _) = rig_as(with_identities(true), b"spiffe://cluster.local/ns/ops/sa/a");
+    assert_eq!(
+        text(&rig.send(b"GET foo\r\nAUTH ops opspw\r\n", 64)),
+        "$3\r\nbar\r\n+OK\r\n"
+    );
+}
