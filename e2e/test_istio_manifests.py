@@ -809,7 +809,11 @@ def test_policy_server_side_placement():
     secrets = [d.body for d in docs if d.body["kind"] == "Secret"]
     assert secrets and all(s["metadata"]["namespace"] == ns for s in secrets), "Secrets in the Redis namespace only"
 
-    accounts = {(d.body["metadata"]["namespace"], d.body["metadata"]["name"]) for d in docs if d.body["kind"] == "ServiceAccount"}
+    accounts = {
+        (d.body["metadata"]["namespace"], d.body["metadata"]["name"])
+        for d in docs
+        if d.body["kind"] == "ServiceAccount"
+    }
     clients = [d.body for d in docs if d.body["kind"] == "Deployment" and d.body["metadata"]["namespace"] != ns]
     assert len({c["metadata"]["namespace"] for c in clients}) >= 2, "clients in two namespaces at least"
     mapped_users = set()
