@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end on a real cluster: kind + Istio + envoy-redis-auth as a
-# WasmPlugin on the client's sidecar, checked against the seed's session.
+# WasmPlugin on the client's sidecar, checked against the seed's session;
+# then (SERVER_SIDE=1, the default) on the Redis pod's own sidecar
+# (istio/server-side/): two clients with no password, each allowed exactly
+# what the user its mesh identity maps to allows.
 #
 #   e2e/kind/run.sh            run, then delete what it created
 #   KEEP=1 e2e/kind/run.sh     keep the cluster and the registry afterwards
@@ -21,6 +24,7 @@
 #                     archive is used (and printed, to pin it)
 #   REGISTRY_PORT     host port of the registry, on 127.0.0.1 (default 5001)
 #   KEEP=1            do not delete the cluster and the registry on exit
+#   SERVER_SIDE=0     skip the server-side scenario (istio/server-side/)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -32,6 +36,7 @@ ISTIO_VERSION="${ISTIO_VERSION:-1.24.2}"
 ISTIOCTL_SHA256="${ISTIOCTL_SHA256:-}"
 REGISTRY_PORT="${REGISTRY_PORT:-5001}"
 KEEP="${KEEP:-0}"
+SERVER_SIDE="${SERVER_SIDE:-1}"
 
 # These two must match the url in e2e/kind/wasmplugin.yaml
 # (oci://kind-registry:5000/envoy-redis-auth:e2e).
@@ -61,6 +66,26 @@ MANIFESTS=(
 )
 WASMPLUGIN=e2e/kind/wasmplugin.yaml
 
+# The server-side scenario: Redis in $SS_NS with the filter on its sidecar,
+# the clients cart (namespace shop) and ops-console (namespace ops), with no
+# password. Applied in this order, the WasmPlugin last (with the image from
+# the local registry patched in, see below).
+SS_NS="redis-shared"
+SS_REDIS_HOST="redis.${SS_NS}"
+SS_MANIFESTS=(
+  istio/server-side/namespace.yaml
+  istio/server-side/redis-secret.yaml
+  istio/server-side/redis-server.yaml
+  istio/server-side/redis-clients.yaml
+  istio/server-side/security.yaml
+  istio/server-side/destinationrule.yaml
+)
+SS_WASMPLUGIN=istio/server-side/wasmplugin.yaml
+NOAUTH="NOAUTH Authentication required."
+# Redis 7.2's wording (server_version redis-7.2 in the server-side plugin).
+NOPERM_KEY="NOPERM No permissions to access a key"
+noperm_command() { printf "NOPERM User %s has no permissions to run the '%s' command" "$1" "$2"; }
+
 created_cluster=0
 created_registry=0
 
@@ -78,6 +103,11 @@ diagnostics() {
   k -n "$NS" get wasmplugins,destinationrules,peerauthentications,authorizationpolicies >&2 || true
   printf -- '---- istio-proxy of redis-client (last 60 lines) ----\n' >&2
   k -n "$NS" logs deploy/redis-client -c istio-proxy --tail=60 >&2 || true
+  if [ "$SERVER_SIDE" = "1" ]; then
+    k -n "$SS_NS" get wasmplugins,destinationrules,peerauthentications,authorizationpolicies >&2 || true
+    printf -- '---- istio-proxy of %s/redis (last 60 lines) ----\n' "$SS_NS" >&2
+    k -n "$SS_NS" logs deploy/redis -c istio-proxy --tail=60 >&2 || true
+  fi
 }
 
 cleanup() {
@@ -149,6 +179,19 @@ client() { cli_in redis-client "$@"; }
 client_session() {
   k -n "$NS" exec -i deploy/redis-client -c redis-client -- redis-cli -h redis-single --no-auth-warning
 }
+# Server side: redis-cli in a client pod against the shared Redis, with no
+# password (the filter on Redis's sidecar knows the pod by its identity).
+ss_cli() { # ss_cli NAMESPACE DEPLOYMENT ARGS...
+  local ns="$1" deploy="$2"
+  shift 2
+  k -n "$ns" exec "deploy/$deploy" -c "$deploy" -- redis-cli -h "$SS_REDIS_HOST" --no-auth-warning "$@"
+}
+cart() { ss_cli shop cart "$@"; }
+ops() { ss_cli ops ops-console "$@"; }
+# The same, with commands on stdin (one connection).
+ss_session() { # ss_session NAMESPACE DEPLOYMENT
+  k -n "$1" exec -i "deploy/$2" -c "$2" -- redis-cli -h "$SS_REDIS_HOST" --no-auth-warning
+}
 
 # ---------------------------------------------------------------- preflight
 
@@ -163,7 +206,8 @@ ok "docker, kind, kubectl, curl, tar"
 
 step "preflight: offline validation of the manifests (e2e/test_istio_manifests.py)"
 if python3 -c 'import pytest, yaml, jsonschema, kubernetes_validate' 2>/dev/null; then
-  python3 e2e/test_istio_manifests.py "${MANIFESTS[@]}" "$WASMPLUGIN" || die "the manifests do not validate"
+  python3 e2e/test_istio_manifests.py "${MANIFESTS[@]}" "$WASMPLUGIN" "${SS_MANIFESTS[@]}" "$SS_WASMPLUGIN" ||
+    die "the manifests do not validate"
   ok "manifests valid"
 else
   echo "    WARNING: skipped: Python packages missing (./dev setup installs them); CI validates the manifests"
@@ -329,3 +373,104 @@ if grep -q "$SERVER_PASSWORD" "$WORK/config_dump.json"; then
   die "a password (testredis...) appears in the sidecar's config_dump, which the app can read on localhost:15000"
 fi
 ok "the sidecar's config_dump (readable by the app on localhost:15000) has no password in it"
+
+# ---------------------------------------------------------------- server side
+
+if [ "$SERVER_SIDE" != "1" ]; then
+  step "server side: skipped (SERVER_SIDE=$SERVER_SIDE)"
+  exit 0
+fi
+
+step "server side: manifests ${SS_MANIFESTS[*]}"
+# A WasmPlugin left by a KEEP=1 run would change the baseline below.
+if k get namespace "$SS_NS" >/dev/null 2>&1; then
+  k delete -f "$SS_WASMPLUGIN" --ignore-not-found
+fi
+for manifest in "${SS_MANIFESTS[@]}"; do
+  k apply -f "$manifest"
+done
+k -n "$SS_NS" rollout status deploy/redis --timeout=240s
+k -n shop rollout status deploy/cart --timeout=240s
+k -n ops rollout status deploy/ops-console --timeout=240s
+for pod in "$SS_NS app=redis" "shop app=cart" "ops app=ops-console"; do
+  containers="$(k -n "${pod%% *}" get pods -l "${pod#* }" -o jsonpath='{.items[*].spec.containers[*].name}')"
+  case " $containers " in
+    *" istio-proxy "*) ok "${pod#* } has a sidecar ($containers)" ;;
+    *) die "${pod#* } has no istio-proxy sidecar: $containers" ;;
+  esac
+done
+
+step "server side, no filter yet: the clients reach Redis (through Istio mTLS), which wants its password"
+ss_baseline() { [ "$(cart PING 2>/dev/null)" = "$NOAUTH" ] && [ "$(ops PING 2>/dev/null)" = "$NOAUTH" ]; }
+wait_for 120 "cart and ops-console: PING -> NOAUTH (straight from Redis)" ss_baseline
+
+step "server side: another ServiceAccount is refused before Redis"
+intruder_out=""
+intruder_rc=0
+intruder_out="$(k -n "$NS" exec deploy/intruder -c intruder -- redis-cli -h "$SS_REDIS_HOST" PING 2>&1)" || intruder_rc=$?
+case "$intruder_out" in
+  *PONG* | *NOAUTH*) die "the intruder reached the shared Redis: $intruder_out" ;;
+esac
+[ "$intruder_rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $intruder_out"
+ok "intruder's connection closed (redis-cli: ${intruder_out//$'\n'/ })"
+
+step "server side: WasmPlugin $SS_WASMPLUGIN (image from $REGISTRY_NAME:5000)"
+# The shipped file with only the module's location changed (as
+# e2e/kind/wasmplugin.yaml does for the client side), patched offline.
+k patch --local -f "$SS_WASMPLUGIN" --type merge -o yaml \
+  -p "{\"spec\":{\"url\":\"oci://${REGISTRY_NAME}:5000/${IMAGE}\",\"imagePullPolicy\":\"Always\"}}" \
+  >"$WORK/server-side-wasmplugin.yaml"
+k apply -f "$WORK/server-side-wasmplugin.yaml"
+ss_filtered() { [ "$(cart SET cart:1 x 2>/dev/null)" = "OK" ]; }
+wait_for 240 "the filter is in Redis's sidecar (cart, no AUTH: SET cart:1 x -> OK)" ss_filtered
+
+step "server side: cart (spiffe://cluster.local/ns/shop/sa/cart -> user cart: ~cart:* +get +set +del)"
+expect "cart: ACL WHOAMI -> cart" "cart" "$(cart ACL WHOAMI)"
+expect "cart: SET cart:1 x -> OK" "OK" "$(cart SET cart:1 x)"
+expect "cart: GET cart:1 -> x" "x" "$(cart GET cart:1)"
+expect "cart: SET ops:1 x -> NOPERM (key)" "$NOPERM_KEY" "$(cart SET ops:1 x)"
+expect "cart: FLUSHALL -> NOPERM (command)" "$(noperm_command cart flushall)" "$(cart FLUSHALL)"
+session="$(printf 'AUTH ops anything\nACL WHOAMI\nAUTH %s\nACL WHOAMI\n' "$SERVER_PASSWORD" | ss_session shop cart)"
+expect "cart: AUTH ops <any> and AUTH <server password> -> WRONGPASS, still cart" \
+  "$(printf '%s\ncart\n%s\ncart' "$WRONGPASS" "$WRONGPASS")" "$(printf '%s\n' "$session" | sed '/^$/d')"
+
+step "server side: ops-console (spiffe://cluster.local/ns/ops/* -> user ops: ~* &* +@all -@dangerous)"
+expect "ops: ACL WHOAMI -> ops" "ops" "$(ops ACL WHOAMI)"
+expect "ops: SET ops:1 x -> OK" "OK" "$(ops SET ops:1 x)"
+expect "ops: GET cart:1 -> x (every key)" "x" "$(ops GET cart:1)"
+expect "ops: FLUSHALL -> NOPERM (@dangerous)" "$(noperm_command ops flushall)" "$(ops FLUSHALL)"
+expect "cart: GET ops:1 -> NOPERM (key), though ops wrote it" "$NOPERM_KEY" "$(cart GET ops:1)"
+
+step "server side: the intruder is still refused"
+intruder_rc=0
+intruder_out="$(k -n "$NS" exec deploy/intruder -c intruder -- redis-cli -h "$SS_REDIS_HOST" PING 2>&1)" || intruder_rc=$?
+case "$intruder_out" in
+  *PONG* | *NOAUTH*) die "the intruder reached the shared Redis: $intruder_out" ;;
+esac
+[ "$intruder_rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $intruder_out"
+ok "intruder's connection closed"
+
+step "server side: no password in any client"
+for ns in shop ops; do
+  [ -z "$(k -n "$ns" get secrets -o name)" ] || die "namespace $ns holds a Secret: $(k -n "$ns" get secrets -o name)"
+done
+ok "no Secret in the namespaces shop and ops"
+for pod in "shop cart" "ops ops-console"; do
+  ns="${pod%% *}" deploy="${pod#* }"
+  for c in "$deploy" istio-proxy; do
+    env_out="$(k -n "$ns" exec "deploy/$deploy" -c "$c" -- env)"
+    case "$env_out" in
+      *REDIS_PASSWORD* | *"$SERVER_PASSWORD"*) die "$deploy's container $c holds the server password" ;;
+    esac
+  done
+done
+ok "neither the clients' apps nor their sidecars hold REDIS_PASSWORD or the password"
+[ "$(k -n "$SS_NS" exec deploy/redis -c istio-proxy -- printenv REDIS_PASSWORD)" = "$SERVER_PASSWORD" ] ||
+  die "the Redis sidecar's REDIS_PASSWORD is not the server password"
+ok "the Redis sidecar's REDIS_PASSWORD is the server password"
+k -n "$SS_NS" exec deploy/redis -c istio-proxy -- pilot-agent request GET config_dump >"$WORK/ss_config_dump.json"
+grep -q 'filters.network.wasm.v3.Wasm' "$WORK/ss_config_dump.json" || die "no wasm network filter in Redis's sidecar"
+if grep -q "$SERVER_PASSWORD" "$WORK/ss_config_dump.json"; then
+  die "the server password appears in the Redis sidecar's config_dump"
+fi
+ok "the Redis sidecar's config_dump has no password in it"
