@@ -373,6 +373,16 @@ def test_reference_users_match_the_proxys():
         assert ref == proxy.replace("nopass", f">{pw}"), name
 
 
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_reference_answers(reference, case):
+    """The oracle alone (no Envoy, no wasm): every case's reference answer
+    has one reply per command and the replies the issue names."""
+    data = reference_answer(reference, case, MAPPED[case.workload])
+    assert len(reply_spans(data)) == len(case.commands)
+    again = reference_answer(reference, case, MAPPED[case.workload])
+    assert normalise(data, case.commands) == normalise(again, case.commands), "the reference is not deterministic"
+
+
 # ------------------------------------------------------------------ identities
 
 
