@@ -333,11 +333,19 @@ class upstream_admin:
 
 def test_tls_listener_requires_a_trusted_client_certificate(envoy_factory, upstream, pki):
     """Through plain tcp_proxy (no filter): no certificate, or one from an
-    untrusted CA, gets no reply; a workload certificate does."""
-    envoy = envoy_factory(upstream, downstream_tls=DownstreamTls.mutual(pki))
+    untrusted CA, gets no reply; a workload certificate does, and Envoy sees
+    its URI SAN (tcp_proxy's access log, `%DOWNSTREAM_PEER_URI_SAN%`: what the
+    filter reads as `connection.uri_san_peer_certificate`)."""
+    access = pki.dir.parent / f"uri-san-{id(envoy_factory)}.log"
+    log_cfg = {"access_log": [{
+        "name": "envoy.access_loggers.file",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                         "path": str(access), "log_format": {"text_format_source": {"inline_string": "[%DOWNSTREAM_PEER_URI_SAN%]\n"}}}}]}
+    envoy = envoy_factory(upstream, downstream_tls=DownstreamTls.mutual(pki), tcp_proxy=log_cfg)
     ping = C("AUTH", SERVER_PASSWORD) + C("PING")
-    r = tls_send(envoy, pki, "nosan", ping, 2)
-    assert r.data == b"+OK\r\n+PONG\r\n", r
+    for w in ("cart", "admin", "other", "nosan"):
+        r = tls_send(envoy, pki, w, ping, 2)
+        assert r.data == b"+OK\r\n+PONG\r\n", (w, r)
     ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
     for what, c in [("no certificate", ctx), ("untrusted CA", None)]:
         if c is None:
@@ -351,6 +359,10 @@ def test_tls_listener_requires_a_trusted_client_certificate(envoy_factory, upstr
         assert r.data == b"" and (r.closed or r.send_error), f"{what}: {r!r}"
     plain = raw_exchange(envoy, ping, until_replies=2, idle_timeout=2.0)
     assert b"+PONG" not in plain.data
+    envoy.stop()  # flushes the access log (else every 10 s)
+    lines = access.read_text().splitlines()
+    assert sorted(l for l in lines if "spiffe" in l) == sorted(f"[{WORKLOADS[w]}]" for w in ("cart", "admin", "other"))
+    assert "[-]" in lines, lines  # nosan
 
 
 def test_tls_listener_runs_the_filter_without_identities(envoys, reference, pki):
