@@ -54,6 +54,16 @@ Tests:
   test_bad_identities_refused  unknown user, empty identity, `*` not at the end
                                (middle, start, `**`): one line
                                "envoy-redis-auth: invalid configuration: downstream.identities..."
+  test_reference_answers       the oracle alone (no Envoy): one reply per
+                               command, the issue's texts, deterministic
+  test_log_lines_and_counters_name_the_peer
+                               denial lines end with `(peer <URI SAN>)`;
+                               `identity_mapped` counts mapped connections only
+
+The feature reads the peer certificate after the TLS handshake: a filter that
+asks for `connection.uri_san_peer_certificate` in `on_new_connection` gets
+nothing behind a TLS listener (the handshake has not run yet), and every
+mapped case here fails with `-NOAUTH`.
 
 Run this file alone (from the repository root, after the wasm build):
 
@@ -530,3 +540,28 @@ def test_bad_identities_refused(upstream, envoy_rejects, name, identities):
     assert len(lines) == 1, log[-3000:]
     assert re.search(r"envoy-redis-auth: invalid configuration: downstream\.identities", lines[0]), lines[0]
     assert SERVER_PASSWORD not in log and "alicepw" not in log
+
+
+# ------------------------------------------------------------------ logs and counters
+
+
+def test_log_lines_and_counters_name_the_peer(envoy_factory, upstream, pki):
+    """Denials on a mapped connection name the user and the peer identity;
+    `identity_mapped` counts the connections that started as a mapped user
+    (README, "Counters"), not the unmapped ones."""
+    envoy = envoy_factory(upstream, plugin_config=plugin_config(), downstream_tls=DownstreamTls.mutual(pki))
+    cmds = [("GET", "a:1"), ("DEL", "cart:1")]
+    r = tls_send(envoy, pki, "cart", b"".join(C(*c) for c in cmds), 2)
+    assert reply_spans(r.data) == [NOPERM_KEY, noperm_cmd("del")], r
+    r = tls_send(envoy, pki, "other", C("AUTH", "alice", "wrong"), 1)
+    assert r.data == WRONGPASS, r
+    envoy.wait_stat("wasmcustom.redis_auth.connections", 2)
+    envoy.wait_stat("wasmcustom.redis_auth.denied_key", 1)
+    assert envoy.counter("wasmcustom.redis_auth.identity_mapped") == 1, envoy.wasm_stats()
+    peer = re.escape(f"(peer {CART_ID})")
+    envoy.wait_log(r"denied \(key\) user 'cart' command 'get' from \S+ " + peer)
+    envoy.wait_log(r"denied \(command\) user 'cart' command 'del' from \S+ " + peer)
+    envoy.wait_log(r"denied \(auth\) user 'alice' from \S+ " + re.escape(f"(peer {WORKLOADS['other']})"))
+    r = tls_send(envoy, pki, "admin", C("ACL", "WHOAMI"), 1)
+    assert r.data == bulk("ops"), r
+    envoy.wait_stat("wasmcustom.redis_auth.identity_mapped", 2)
