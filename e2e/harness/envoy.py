@@ -6,7 +6,12 @@ Listener (free port) filter chain, mode "tcp_proxy" (the default):
 mode "redis_proxy": Envoy's native envoy.filters.network.redis_proxy instead.
 
 The cluster optionally originates TLS with an UpstreamTlsContext, the way an
-Istio DestinationRule `tls.mode: SIMPLE|MUTUAL` does.
+Istio DestinationRule `tls.mode: SIMPLE|MUTUAL` does. The listener optionally
+terminates TLS with a DownstreamTlsContext (`downstream_tls=DownstreamTls...`):
+with `DownstreamTls.mutual(pki)` it requires a client certificate and checks
+it against the CA, the shape of an Istio sidecar's inbound chain under
+PeerAuthentication STRICT; the filters (wasm, then tcp_proxy) run behind it
+and see the peer certificate (`connection.uri_san_peer_certificate`).
 
 Envoy runs with --disable-hot-restart (so any number of Envoys can run at
 once without --base-id juggling or /dev/shm leftovers) and --concurrency 2.
@@ -96,6 +101,61 @@ class UpstreamTls:
         return {"name": "envoy.transport_sockets.tls", "typed_config": ctx}
 
 
+@dataclass
+class DownstreamTls:
+    """`envoy.transport_sockets.tls` DownstreamTlsContext for the listener's
+    filter chain: the server certificate Envoy presents, and, with `ca_file`,
+    the CA client certificates must chain to (`validation_context.trusted_ca`);
+    `require_client_certificate` refuses a handshake without one."""
+
+    cert_file: Path | str
+    key_file: Path | str
+    ca_file: Path | str | None = None
+    require_client_certificate: bool = True
+    verify_uri_san_prefix: Sequence[str] = ()  # match_typed_subject_alt_names (URI, prefix)
+    alpn: Sequence[str] = ()
+    min_version: str | None = "TLSv1_2"
+
+    @classmethod
+    def mutual(cls, pki: Pki, **kw) -> "DownstreamTls":
+        """Client certificates required, issued by the PKI's CA (Istio's
+        inbound mTLS: the mesh CA is the trusted CA)."""
+        return cls(cert_file=pki.server_cert, key_file=pki.server_key, ca_file=pki.ca_cert, **kw)
+
+    @classmethod
+    def simple(cls, pki: Pki, **kw) -> "DownstreamTls":
+        """Server certificate only: no client certificate asked for."""
+        kw.setdefault("require_client_certificate", False)
+        return cls(cert_file=pki.server_cert, key_file=pki.server_key, ca_file=None, **kw)
+
+    def render(self) -> dict:
+        common: dict[str, Any] = {
+            "tls_certificates": [
+                {
+                    "certificate_chain": {"filename": str(self.cert_file)},
+                    "private_key": {"filename": str(self.key_file)},
+                }
+            ],
+        }
+        if self.min_version:
+            common["tls_params"] = {"tls_minimum_protocol_version": self.min_version}
+        if self.alpn:
+            common["alpn_protocols"] = list(self.alpn)
+        if self.ca_file:
+            vc: dict[str, Any] = {"trusted_ca": {"filename": str(self.ca_file)}}
+            if self.verify_uri_san_prefix:
+                vc["match_typed_subject_alt_names"] = [
+                    {"san_type": "URI", "matcher": {"prefix": s}} for s in self.verify_uri_san_prefix
+                ]
+            common["validation_context"] = vc
+        ctx: dict[str, Any] = {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": common,
+            "require_client_certificate": self.require_client_certificate,
+        }
+        return {"name": "envoy.transport_sockets.tls", "typed_config": ctx}
+
+
 def wasm_filter(
     wasm_path: Path | str,
     plugin_config: str | Mapping | None,
@@ -179,6 +239,7 @@ class EnvoyOptions:
     root_id: str = ROOT_ID
     vm_id: str = ROOT_ID
     upstream_tls: UpstreamTls | None = None
+    downstream_tls: DownstreamTls | None = None  # the listener's transport_socket
     connect_timeout: str = "2s"
     tcp_proxy: Mapping[str, Any] = field(default_factory=dict)
     cluster: Mapping[str, Any] = field(default_factory=dict)
@@ -304,10 +365,13 @@ class Envoy:
             }
         cluster.update(o.cluster)
 
+        chain: dict[str, Any] = {"filters": filters}
+        if o.downstream_tls is not None:
+            chain["transport_socket"] = o.downstream_tls.render()
         listener: dict[str, Any] = {
             "name": LISTENER,
             "address": {"socket_address": {"address": self.host, "port_value": self.port}},
-            "filter_chains": [{"filters": filters}],
+            "filter_chains": [chain],
         }
         listener.update(o.listener)
         return {
