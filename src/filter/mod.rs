@@ -162,6 +162,7 @@ impl RootContext for Root {
             held: 0,
             denials_logged: 0,
             peer: None,
+            peer_checked: false,
             metrics: self.metrics.clone(),
             closing: self.closing.clone(),
         }))
@@ -198,6 +199,8 @@ struct Connection {
     denials_logged: u64,
     /// The mTLS peer's URI SAN, for log lines.
     peer: Option<String>,
+    /// The peer's identity has been looked for (with the first bytes).
+    peer_checked: bool,
     metrics: Rc<Metrics>,
     closing: Rc<Closing>,
 }
@@ -213,20 +216,6 @@ impl Context for Connection {
 impl StreamContext for Connection {
     fn on_new_connection(&mut self) -> Action {
         if let Some(session) = self.session.as_mut() {
-            // The mTLS peer's identity (Istio: its SPIFFE URI SAN); no
-            // certificate, or none with a URI SAN, is no identity.
-            if let Ok(Some(peer)) =
-                hostcalls::get_property(vec!["connection", "uri_san_peer_certificate"])
-            {
-                if let Some(user) = session.set_peer_identity(&peer) {
-                    self.metrics.identity_mapped();
-                    debug!(
-                        "envoy-redis-auth: peer {} is user '{user}'",
-                        String::from_utf8_lossy(&peer)
-                    );
-                }
-                self.peer = Some(String::from_utf8_lossy(&peer).into_owned());
-            }
             let property = |path: Vec<&str>| match hostcalls::get_property(path) {
                 Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
                 _ => "?".to_owned(),
@@ -243,6 +232,10 @@ impl StreamContext for Connection {
     }
 
     fn on_downstream_data(&mut self, size: usize, _end_of_stream: bool) -> Action {
+        if !self.peer_checked {
+            self.peer_checked = true;
+            self.learn_peer();
+        }
         self.carry(BufferType::DownstreamData, size, false)
     }
 
@@ -252,6 +245,28 @@ impl StreamContext for Connection {
 }
 
 impl Connection {
+    /// The mTLS peer's identity (Istio: its SPIFFE URI SAN), read with the
+    /// client's first bytes: in `on_new_connection` a TLS listener has not
+    /// finished the handshake, so there is no peer certificate yet. No
+    /// certificate, or none with a URI SAN, is no identity.
+    fn learn_peer(&mut self) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        if let Ok(Some(peer)) =
+            hostcalls::get_property(vec!["connection", "uri_san_peer_certificate"])
+        {
+            if let Some(user) = session.set_peer_identity(&peer) {
+                self.metrics.identity_mapped();
+                debug!(
+                    "envoy-redis-auth: peer {} is user '{user}'",
+                    String::from_utf8_lossy(&peer)
+                );
+            }
+            self.peer = Some(String::from_utf8_lossy(&peer).into_owned());
+        }
+    }
+
     /// Hands one chunk to the session and carries out its decision.
     /// `server_ended`: the server closed after this chunk.
     fn carry(&mut self, buffer: BufferType, size: usize, server_ended: bool) -> Action {
