@@ -134,7 +134,10 @@ impl AclRule {
             AclRule::SkipSanitizePayload => "skip-sanitize-payload".to_owned(),
             AclRule::Root(rule) => describe_selector_rule(rule),
             AclRule::Selector(rules) => {
-                let inner: Vec<String> = rules.iter().map(describe_selector_rule).collect();
+                let inner: Vec<String> = rules
+                    .iter()
+                    .map(|rule| quote_in_selector(&describe_selector_rule(rule)))
+                    .collect();
                 format!("({})", inner.join(" "))
             }
         };
@@ -178,6 +181,24 @@ fn describe_selector_rule(rule: &SelectorRule) -> String {
             format!("{}@{name}", sign(*allow))
         }
     }
+}
+
+/// A rule inside `(...)` as `sdssplitargs` reads it back: quoted, with
+/// `\\` and `\"` escaped, if it holds a quote or a backslash (which
+/// `sdssplitargs` would otherwise take as quoting).
+fn quote_in_selector(rule: &str) -> String {
+    if !rule.contains(['"', '\'', '\\']) {
+        return rule.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in rule.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// `'text'`, shortened and with control characters escaped.

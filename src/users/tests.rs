@@ -527,6 +527,16 @@ fn warnings_for_suspicious_users() {
 }
 
 #[test]
+fn selector_descriptions_parse_back_even_with_quotes() {
+    // A pattern with a quote (it came in quoted) is described quoted, as
+    // sdssplitargs reads it back (a fuzz finding).
+    let rule = AclRule::parse(r#"(~"a)\"b" +get)"#).unwrap();
+    let described = rule.describe().unwrap();
+    assert_eq!(described, r#"("~a)\"b" +get)"#);
+    assert_eq!(AclRule::parse(&described).unwrap(), rule);
+}
+
+#[test]
 fn rule_parse_and_describe() {
     assert_eq!(AclRule::parse("ON"), Ok(AclRule::On));
     assert_eq!(
