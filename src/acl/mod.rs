@@ -88,13 +88,4 @@ impl Permissions {
     pub fn is_full(&self) -> bool {
         self.selectors().any(Selector::is_full)
     }
-
-    /// Whether commands the table does not know may run: only for a user
-    /// whose root or some selector allows all commands (`+@all` with
-    /// nothing taken away), and then only on keys and channels the
-    /// filter cannot see, so that selector must also allow every key and
-    /// channel.
-    pub fn allows_unknown_commands(&self) -> bool {
-        self.is_full()
-    }
 }

@@ -222,11 +222,6 @@ impl User {
         &self.passwords
     }
 
-    /// Whether `skip-sanitize-payload` is in effect.
-    pub fn skips_sanitize_payload(&self) -> bool {
-        self.sanitize == SanitizePayload::Skip
-    }
-
     /// The user's flags as `ACL GETUSER` lists them (`ACLUserFlags` order).
     pub fn flags(&self) -> Vec<&'static str> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }];
