@@ -110,13 +110,25 @@ pub mod taint {
                 // Inside `(...)` rules are split like `sdssplitargs`, whose
                 // escapes can spell a taint escape (`\'u00b6` decodes to
                 // `\u00b6`) that the raw word does not show: such a line's
-                // patterns cannot be told clean.
-                let decodes =
-                    |rule: &str| rule.starts_with('(') && rule.contains(['\\', '"', '\'']);
+                // patterns cannot be told clean. A group spans the words
+                // from one starting with `(` to one ending with `)`, as
+                // `ACLMergeSelectorArguments` merges them.
+                let mut in_group = false;
+                let decodes = |rule: &str, in_group: &mut bool| {
+                    if rule.starts_with('(') {
+                        *in_group = true;
+                    }
+                    let inside = *in_group;
+                    if rule.ends_with(')') {
+                        *in_group = false;
+                    }
+                    inside && rule.contains(['\\', '"', '\''])
+                };
                 !is_tainted(name)
-                    && rules
-                        .iter()
-                        .all(|rule| is_secret_rule(rule) || (!is_tainted(rule) && !decodes(rule)))
+                    && rules.iter().all(|rule| {
+                        let decoded = decodes(rule, &mut in_group);
+                        is_secret_rule(rule) || (!is_tainted(rule) && !decoded)
+                    })
             }
         }
     }
