@@ -13,6 +13,13 @@ it against the CA, the shape of an Istio sidecar's inbound chain under
 PeerAuthentication STRICT; the filters (wasm, then tcp_proxy) run behind it
 and see the peer certificate (`connection.uri_san_peer_certificate`).
 
+`bypass_sources=["127.0.1.0/24", ...]` adds a first filter chain, chosen by
+the connection's source address, that has only tcp_proxy: connections from
+those addresses never meet the filter. That is the mesh's node-to-node path
+(a Redis pod's own outbound sidecar has no filter) for Redis Cluster
+replication and Sentinel, whose servers bind their outgoing connections to
+such an address (`bind-source-addr`).
+
 Envoy runs with --disable-hot-restart (so any number of Envoys can run at
 once without --base-id juggling or /dev/shm leftovers) and --concurrency 2.
 """
@@ -240,6 +247,7 @@ class EnvoyOptions:
     vm_id: str = ROOT_ID
     upstream_tls: UpstreamTls | None = None
     downstream_tls: DownstreamTls | None = None  # the listener's transport_socket
+    bypass_sources: Sequence[str] = ()  # CIDRs whose connections skip the filter
     connect_timeout: str = "2s"
     tcp_proxy: Mapping[str, Any] = field(default_factory=dict)
     cluster: Mapping[str, Any] = field(default_factory=dict)
@@ -366,12 +374,20 @@ class Envoy:
         cluster.update(o.cluster)
 
         chain: dict[str, Any] = {"filters": filters}
+        chains = [chain]
+        if o.bypass_sources:
+            bypass: dict[str, Any] = {
+                "filter_chain_match": {"source_prefix_ranges": [_cidr(c) for c in o.bypass_sources]},
+                "filters": [f for f in filters if f["name"] != "envoy.filters.network.wasm"],
+            }
+            chains.insert(0, bypass)
         if o.downstream_tls is not None:
-            chain["transport_socket"] = o.downstream_tls.render()
+            for c in chains:
+                c["transport_socket"] = o.downstream_tls.render()
         listener: dict[str, Any] = {
             "name": LISTENER,
             "address": {"socket_address": {"address": self.host, "port_value": self.port}},
-            "filter_chains": [chain],
+            "filter_chains": chains,
         }
         listener.update(o.listener)
         return {
@@ -606,6 +622,11 @@ class Envoy:
 
     def __repr__(self) -> str:
         return f"<Envoy {self.name} :{self.port} admin :{self.admin_port} -> {self.opts.upstream}>"
+
+
+def _cidr(cidr: str) -> dict:
+    address, _, length = cidr.partition("/")
+    return {"address_prefix": address, "prefix_len": int(length or 32)}
 
 
 def _last_lines(text: str, n: int) -> str:

@@ -135,11 +135,13 @@ def start_redis(
     extra_conf: Sequence[str] = (),
     timeout: float = 15.0,
     username: str | None = None,
+    port: int | None = None,
 ) -> RedisServer:
     """Start a redis-server of `kind` and wait until it accepts connections.
 
     `username` (with `password`): the ACL user `.client()` logs in as, instead
-    of the first `acl_users` user that is not `default`."""
+    of the first `acl_users` user that is not `default`. `port`: this port
+    (no retry on another one) instead of a free one."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     tls = kind in ("tls", "mtls")
@@ -161,8 +163,9 @@ def start_redis(
                 break
 
     last_err: Exception | None = None
+    fixed_port = port
     for _attempt in range(3):
-        port = free_port()
+        port = fixed_port or free_port()
         sname = name or f"redis-{kind}"
         d = run_dir / f"{sname}-{port}"
         d.mkdir(parents=True, exist_ok=True)
@@ -208,7 +211,7 @@ def start_redis(
         except ProcessDied as e:
             proc.stop()
             last_err = e
-            if "Address already in use" in proc.log_text():
+            if "Address already in use" in proc.log_text() and fixed_port is None:
                 continue  # lost a race for the port: pick another
             raise
         except Exception:
