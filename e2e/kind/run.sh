@@ -492,6 +492,16 @@ else
   cl_baseline() { [ "$(cl_cli redis-cluster -a "$SERVER_PASSWORD" SET '{a}baseline' 1 2>/dev/null)" = "OK" ]; }
   wait_for 120 "redis-cli -c -a <server password> SET {a}baseline 1 -> OK (straight to the nodes)" cl_baseline
 
+  step "Redis Cluster: another ServiceAccount is refused before the nodes"
+  intruder_rc=0
+  intruder_out="$(k -n "$NS" exec deploy/intruder -c intruder -- redis-cli -h "redis-cluster.${CL_NS}" PING 2>&1)" ||
+    intruder_rc=$?
+  case "$intruder_out" in
+    *PONG* | *NOAUTH*) die "the intruder reached a Redis Cluster node: $intruder_out" ;;
+  esac
+  [ "$intruder_rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $intruder_out"
+  ok "intruder's connection closed (redis-cli: ${intruder_out//$'\n'/ })"
+
   step "Redis Cluster: WasmPlugin $CL_WASMPLUGIN (image from $REGISTRY_NAME:5000)"
   # The shipped file with only the module's location changed, patched offline.
   k patch --local -f "$CL_WASMPLUGIN" --type merge -o yaml \
