@@ -20,6 +20,11 @@ Every YAML document under istio/ and e2e/kind/, and every YAML block with an
    staying in step, and so on; for the server-side placement also: the
    clients hold no password and no Secret, the identities, the users and
    the AuthorizationPolicy's principals agree, no identity user is `nopass`;
+   for the Redis Cluster placement (istio/cluster/) also: the WasmPlugin
+   selects the clients and never the Redis pods, is the client-side one but
+   for its selector and users, the nodes announce their pod IPs behind a
+   headless Service, and only the Redis pods' ServiceAccount reaches the
+   cluster bus (16379);
 3. for each WasmPlugin: its `pluginConfig` is given to the real filter in a
    real Envoy, the way Istio hands it over (JSON string, `vmConfig.env` as
    `host_env_keys`/`key_values`, FAIL_CLOSE as FAIL_CLOSED), in front of a
@@ -27,7 +32,9 @@ Every YAML document under istio/ and e2e/kind/, and every YAML block with an
    come out: `AUTH testredis` -> WRONGPASS, `AUTH testredis123!` -> OK. A
    server-side WasmPlugin (identities, `require_identity`) must be accepted,
    and a connection without a mapped identity (no client certificate here)
-   gets nothing: NOAUTH, and no AUTH succeeds.
+   gets nothing: NOAUTH, and no AUTH succeeds. The cluster WasmPlugin's
+   restricted user is run against a one-node Redis Cluster: the topology
+   commands pass, keys outside its pattern and cluster administration do not.
 
 Negative tests prove that the validation rejects broken manifests.
 
@@ -44,6 +51,7 @@ import hashlib
 import json
 import re
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,6 +305,8 @@ def is_server_side(doc: Doc) -> bool:
 CLIENT_SIDE_PLUGINS = [d for d in WASM_PLUGINS if not is_server_side(d)]
 SERVER_SIDE_PLUGINS = [d for d in WASM_PLUGINS if is_server_side(d)]
 SERVER_SIDE_DIR = "istio/server-side"
+CLUSTER_DIR = "istio/cluster"
+CLUSTER_PLUGINS = [d for d in WASM_PLUGINS if d.directory == CLUSTER_DIR]
 
 
 def by_id(docs: list[Doc]) -> dict:
@@ -317,12 +327,16 @@ def test_schema_documents_found():
         "istio/external/serviceentry.yaml",
         "istio/server-side/wasmplugin.yaml",
         "istio/server-side/redis-clients.yaml",
+        "istio/cluster/wasmplugin.yaml",
+        "istio/cluster/redis-cluster.yaml",
+        "istio/cluster/security.yaml",
         "e2e/kind/wasmplugin.yaml",
         "docs/migrating-from-aeraki.md",
     ):
         assert required in sources
     assert len(WASM_PLUGINS) >= 4
     assert [d.source for d in SERVER_SIDE_PLUGINS] == ["istio/server-side/wasmplugin.yaml"]
+    assert [d.source for d in CLUSTER_PLUGINS] == ["istio/cluster/wasmplugin.yaml"]
     assert any(is_foreign(d) for d in DOCS), "the Aeraki 'before' examples are not recognised"
 
 
@@ -833,6 +847,340 @@ def test_policy_server_side_placement():
     assert mapped_users == set(identities.values()), "every identity user has a client in the demo"
 
 
+def _pod_templates(bodies: list[dict], ns: str) -> list[tuple[str, dict]]:
+    """(kind/name, pod template) of the workloads of namespace `ns`."""
+    return [
+        (f"{b['kind']}/{b['metadata']['name']}", b["spec"]["template"])
+        for b in bodies
+        if b["kind"] in ("Deployment", "StatefulSet") and b["metadata"].get("namespace") == ns
+    ]
+
+
+def _serves_redis(template: dict) -> bool:
+    """A pod template of a Redis server: a container listening on 6379."""
+    return any(
+        p.get("containerPort") == 6379 for c in template["spec"]["containers"] for p in c.get("ports") or []
+    )
+
+
+def client_plugin_selects_redis(plugin: dict, bodies: list[dict]) -> list[str]:
+    """The Redis server workloads (among `bodies`) a client-side WasmPlugin
+    selects: it must select none (on a Redis pod it would meet replication,
+    MIGRATE and the operator's tools, which carry the server password)."""
+    selector = (plugin["spec"].get("selector") or {}).get("matchLabels")
+    if not selector:
+        return ["no selector: the plugin applies to every pod of the namespace, Redis included"]
+    return [
+        name
+        for name, template in _pod_templates(bodies, plugin["metadata"]["namespace"])
+        if _serves_redis(template) and _labels_match(selector, template["metadata"].get("labels") or {})
+    ]
+
+
+@pytest.mark.parametrize("doc", **by_id([d for d in CLIENT_SIDE_PLUGINS if not d.source.startswith("docs/")]))
+def test_policy_client_side_plugin_selects_no_redis_pod(doc):
+    near = [d.body for d in K8S_DOCS if d.directory in (doc.directory, "istio") and not d.source.startswith("docs/")]
+    assert not client_plugin_selects_redis(doc.body, near), client_plugin_selects_redis(doc.body, near)
+
+
+# The parts of the cluster WasmPlugin that are istio/wasmplugin.yaml's: all
+# but the namespace, the selector and the users (and server_version).
+CLUSTER_PLUGIN_SHARED = ("type", "phase", "match", "url", "imagePullPolicy", "failStrategy", "vmConfig")
+
+
+def cluster_placement_errors(bodies: list[dict]) -> list[str]:
+    """What is wrong with the Redis Cluster placement (the documents of
+    istio/cluster/): the filter on the clients' sidecars only, in front of
+    every node; the nodes announce their pod IPs behind a headless Service;
+    the cluster bus is for the Redis pods alone."""
+    errors: list[str] = []
+
+    def one(kind: str) -> dict:
+        found = [b for b in bodies if b["kind"] == kind]
+        if len(found) != 1:
+            errors.append(f"{len(found)} {kind} documents, expected one")
+            return {}
+        return found[0]
+
+    plugin, sts, svc = one("WasmPlugin"), one("StatefulSet"), one("Service")
+    authz, peer, rule = one("AuthorizationPolicy"), one("PeerAuthentication"), one("DestinationRule")
+    config_map = one("ConfigMap")
+    if errors:
+        return errors
+    ns, spec = plugin["metadata"]["namespace"], plugin["spec"]
+
+    # The WasmPlugin: the client-side one, on the clients only.
+    if spec.get("match") != [{"mode": "CLIENT", "ports": [{"number": 6379}]}]:
+        errors.append(f"WasmPlugin: match must be CLIENT on port 6379 exactly, not {spec.get('match')}")
+    if spec.get("failStrategy") != "FAIL_CLOSE":
+        errors.append("WasmPlugin: failStrategy must be FAIL_CLOSE")
+    errors += [f"WasmPlugin: plaintext secret: {e}" for e in plaintext_secrets(spec.get("pluginConfig") or {})]
+    main = find("istio/wasmplugin.yaml", "WasmPlugin").body["spec"]
+    for key in CLUSTER_PLUGIN_SHARED:
+        if spec.get(key) != main.get(key):
+            errors.append(f"WasmPlugin: spec.{key} drifted from istio/wasmplugin.yaml")
+    config, main_config = spec.get("pluginConfig") or {}, main["pluginConfig"]
+    if config.get("upstream") != main_config["upstream"]:
+        errors.append("WasmPlugin: pluginConfig.upstream drifted from istio/wasmplugin.yaml")
+    if (config.get("downstream") or {}).get("max_auth_failures") != main_config["downstream"]["max_auth_failures"]:
+        errors.append("WasmPlugin: downstream.max_auth_failures drifted from istio/wasmplugin.yaml")
+    selected = client_plugin_selects_redis(plugin, bodies)
+    if selected:
+        errors.append(f"WasmPlugin: selects the Redis pods: {selected}")
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    clients = [
+        t
+        for name, t in _pod_templates(bodies, ns)
+        if name.startswith("Deployment/") and selector and _labels_match(selector, t["metadata"].get("labels") or {})
+    ]
+    if not clients:
+        errors.append("WasmPlugin: selects no client Deployment of this directory")
+
+    # The Redis pods: six nodes, headless Service, pod IPs announced.
+    if sts["metadata"].get("namespace") != ns:
+        errors.append("StatefulSet: not in the WasmPlugin's namespace")
+    template = sts["spec"]["template"]
+    labels = template["metadata"].get("labels") or {}
+    annotations = template["metadata"].get("annotations") or {}
+    if sts["spec"].get("replicas", 1) < 6:
+        errors.append("StatefulSet: fewer than 6 pods (3 masters + 3 replicas)")
+    if not sts["spec"].get("volumeClaimTemplates"):
+        errors.append("StatefulSet: no volumeClaimTemplates (nodes.conf must survive a restart)")
+    inject = labels.get("sidecar.istio.io/inject", annotations.get("sidecar.istio.io/inject"))
+    if inject != "true":
+        errors.append("StatefulSet: the Redis pods must be injected (sidecar.istio.io/inject: \"true\")")
+    proxy_config = yaml.safe_load(annotations.get("proxy.istio.io/config") or "{}") or {}
+    if proxy_config.get("holdApplicationUntilProxyStarts") is not True:
+        errors.append("StatefulSet: proxy.istio.io/config holdApplicationUntilProxyStarts: true")
+    [redis] = [c for c in template["spec"]["containers"] if _serves_redis({"spec": {"containers": [c]}})] or [{}]
+    start = " ".join((redis.get("command") or []) + (redis.get("args") or []))
+    env = {e["name"]: e for e in redis.get("env") or []}
+    if (env.get("POD_IP") or {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "status.podIP":
+        errors.append("StatefulSet: POD_IP must come from the downward API (status.podIP)")
+    if not re.search(r"--cluster-announce-ip \"?\$\(?\{?POD_IP", start):
+        errors.append("StatefulSet: the nodes must announce their pod IP (--cluster-announce-ip $POD_IP)")
+    if not re.search(r"sed -i\b.*/myself/.*POD_IP.*nodes\.conf", start):
+        errors.append("StatefulSet: the stale IP of the `myself` line of nodes.conf is not rewritten")
+    for option in ("--requirepass", "--masterauth"):
+        if not re.search(rf"{option} \"?\$\(?\{{?REDIS_PASSWORD", start):
+            errors.append(f"StatefulSet: {option} from the environment (REDIS_PASSWORD)")
+    if SERVER_PASSWORD in json.dumps(sts):
+        errors.append("StatefulSet: a plaintext password")
+    conf = config_map.get("data", {}).get("redis.conf", "")
+    if not re.search(r"^cluster-enabled yes$", conf, re.M):
+        errors.append("ConfigMap: cluster-enabled yes")
+    if re.search(r"^\s*(requirepass|masterauth)\b", conf, re.M) or SERVER_PASSWORD in conf:
+        errors.append("ConfigMap: a password in redis.conf (give it on the command line, from the environment)")
+
+    if (
+        svc["spec"].get("clusterIP") != "None"
+        or svc["metadata"].get("namespace") != ns
+        or sts["spec"].get("serviceName") != svc["metadata"]["name"]
+        or svc["spec"].get("selector") != sts["spec"]["selector"]["matchLabels"]
+    ):
+        errors.append("Service: the StatefulSet's headless Service (clusterIP: None)")
+    ports = {p["port"]: p.get("name") for p in svc["spec"].get("ports") or []}
+    if ports != {6379: "tcp-redis", 16379: "tcp-redis-bus"}:
+        errors.append(f"Service: ports must be tcp-redis 6379 and tcp-redis-bus 16379, not {ports}")
+    host = f"{svc['metadata']['name']}.{ns}.svc.cluster.local"
+    if rule["spec"].get("host") != host or (rule["spec"].get("trafficPolicy") or {}).get("tls") != {
+        "mode": "ISTIO_MUTUAL"
+    }:
+        errors.append(f"DestinationRule: ISTIO_MUTUAL for {host}")
+
+    # mTLS STRICT, and who may reach which port.
+    if (
+        peer["metadata"].get("namespace") != ns
+        or peer["spec"].get("mtls", {}).get("mode") != "STRICT"
+        or ("selector" in peer["spec"] and not _labels_match(peer["spec"]["selector"]["matchLabels"], labels))
+    ):
+        errors.append("PeerAuthentication: STRICT for the Redis pods")
+    if (
+        authz["metadata"].get("namespace") != ns
+        or authz["spec"].get("action", "ALLOW") != "ALLOW"
+        or (authz["spec"].get("selector") or {}).get("matchLabels") != sts["spec"]["selector"]["matchLabels"]
+    ):
+        errors.append("AuthorizationPolicy: ALLOW, on the Redis pods")
+    admitted: set[tuple[str, str]] = set()
+    for i, r in enumerate(authz["spec"].get("rules") or []):
+        sources = [f.get("source") or {} for f in r.get("from") or []]
+        operations = [t.get("operation") or {} for t in r.get("to") or []]
+        if not sources or any(set(s) != {"principals"} for s in sources):
+            errors.append(f"AuthorizationPolicy: rule {i} must admit principals only")
+        if not operations or any(set(o) != {"ports"} for o in operations):
+            errors.append(f"AuthorizationPolicy: rule {i} must name its ports (and only them)")
+        admitted |= {
+            (p, port)
+            for s in sources
+            for p in s.get("principals") or []
+            for o in operations
+            for port in o.get("ports") or []
+        }
+    redis_principal = f"cluster.local/ns/{ns}/sa/{template['spec'].get('serviceAccountName')}"
+    client_principals = {f"cluster.local/ns/{ns}/sa/{t['spec'].get('serviceAccountName')}" for t in clients}
+    expected = {(redis_principal, "6379"), (redis_principal, "16379")} | {(p, "6379") for p in client_principals}
+    if admitted != expected:
+        errors.append(
+            "AuthorizationPolicy: must admit the clients on 6379 and the Redis pods on 6379 and 16379, nothing else: "
+            f"extra {sorted(admitted - expected)}, missing {sorted(expected - admitted)}"
+        )
+    return errors
+
+
+CLUSTER_BODIES = [d.body for d in K8S_DOCS if d.directory == CLUSTER_DIR]
+
+
+def test_policy_cluster_placement():
+    """istio/cluster/: the WasmPlugin is istio/wasmplugin.yaml's but for its
+    namespace, selector and users, and selects the clients, never the Redis
+    pods; six nodes announcing their pod IPs behind a headless Service
+    (tcp-redis 6379, tcp-redis-bus 16379), the stale IP of nodes.conf
+    rewritten, passwords from the environment only; ISTIO_MUTUAL to them;
+    STRICT mTLS; the clients reach 6379 only, and only the Redis pods reach
+    16379. (The server password reaching the clients' sidecars only is
+    test_policy_server_password_reaches_the_sidecar_only.)"""
+    assert CLUSTER_BODIES
+    errors = cluster_placement_errors(CLUSTER_BODIES)
+    assert not errors, "\n".join(errors)
+
+
+def _cluster_variant(kind: str, path: str, value: Any = None, *, delete: str | None = None) -> list[dict]:
+    """CLUSTER_BODIES with one document of `kind` changed (see _set)."""
+    return [_set(b, path, value, delete=delete) if b["kind"] == kind else b for b in CLUSTER_BODIES]
+
+
+def _redis_labels() -> dict:
+    [sts] = [b for b in CLUSTER_BODIES if b["kind"] == "StatefulSet"]
+    return sts["spec"]["template"]["metadata"]["labels"]
+
+
+def _authz_rule_ports(index: int, ports: list[str]) -> list[dict]:
+    return _cluster_variant("AuthorizationPolicy", f"spec.rules.{index}.to.0.operation.ports", ports)
+
+
+def _redis_args(transform) -> list[dict]:
+    [sts] = [b for b in CLUSTER_BODIES if b["kind"] == "StatefulSet"]
+    args = [transform(a) for a in sts["spec"]["template"]["spec"]["containers"][0]["args"]]
+    return _cluster_variant("StatefulSet", "spec.template.spec.containers.0.args", args)
+
+
+def _redis_conf(transform) -> list[dict]:
+    [config_map] = [b for b in CLUSTER_BODIES if b["kind"] == "ConfigMap"]
+    data = {**config_map["data"], "redis.conf": transform(config_map["data"]["redis.conf"])}
+    return _cluster_variant("ConfigMap", "data", data)
+
+
+CLUSTER_BROKEN = [
+    # (name, documents, a regex the errors must match)
+    (
+        "WasmPlugin selecting the Redis pods",
+        _cluster_variant("WasmPlugin", "spec.selector.matchLabels", {"app": "redis-cluster"}),
+        r"selects the Redis pods: \['StatefulSet/redis-cluster'\]",
+    ),
+    (
+        "WasmPlugin selecting Redis and the clients (no labels: the whole namespace)",
+        _cluster_variant("WasmPlugin", "spec", None, delete="selector"),
+        r"no selector",
+    ),
+    (
+        "WasmPlugin on every port",
+        _cluster_variant("WasmPlugin", "spec.match.0", None, delete="ports"),
+        r"match must be CLIENT on port 6379",
+    ),
+    ("WasmPlugin FAIL_OPEN", _cluster_variant("WasmPlugin", "spec.failStrategy", "FAIL_OPEN"), r"FAIL_CLOSE"),
+    (
+        "WasmPlugin with the server password in plaintext",
+        _cluster_variant("WasmPlugin", "spec.pluginConfig.upstream.password", SERVER_PASSWORD),
+        r"plaintext secret: upstream\.password",
+    ),
+    (
+        "WasmPlugin drifted from istio/wasmplugin.yaml",
+        _cluster_variant("WasmPlugin", "spec.phase", "STATS"),
+        r"spec\.phase drifted",
+    ),
+    (
+        "client admitted to the cluster bus",
+        _authz_rule_ports(0, ["6379", "16379"]),
+        r"extra \[\('cluster\.local/ns/redis-cluster/sa/redis-cluster-client', '16379'\)\]",
+    ),
+    (
+        "Redis pods without the bus",
+        _authz_rule_ports(1, ["6379"]),
+        r"missing \[\('cluster\.local/ns/redis-cluster/sa/redis-cluster', '16379'\)\]",
+    ),
+    (
+        "AuthorizationPolicy rule without ports",
+        _cluster_variant("AuthorizationPolicy", "spec.rules.0", None, delete="to"),
+        r"rule 0 must name its ports",
+    ),
+    (
+        "AuthorizationPolicy admitting a namespace",
+        _cluster_variant("AuthorizationPolicy", "spec.rules.1.from.0.source.namespaces", ["redis-cluster"]),
+        r"rule 1 must admit principals only",
+    ),
+    (
+        "Service with a cluster IP",
+        _cluster_variant("Service", "spec", None, delete="clusterIP"),
+        r"headless Service",
+    ),
+    (
+        "bus port not named tcp-",
+        _cluster_variant("Service", "spec.ports.1.name", "redis-bus"),
+        r"tcp-redis-bus 16379",
+    ),
+    (
+        "nodes not announcing their pod IP",
+        _redis_args(lambda a: a.replace('--cluster-announce-ip "$POD_IP"', "")),
+        r"announce their pod IP",
+    ),
+    (
+        "nodes.conf's stale IP kept",
+        _redis_args(lambda a: re.sub(r"sed -i[^\n]*\n", "", a)),
+        r"myself",
+    ),
+    (
+        "password in redis.conf",
+        _redis_conf(lambda c: c + f"requirepass {SERVER_PASSWORD}\n"),
+        r"ConfigMap: a password in redis\.conf",
+    ),
+    (
+        "redis.conf without cluster mode",
+        _redis_conf(lambda c: c.replace("cluster-enabled yes", "")),
+        r"cluster-enabled",
+    ),
+    (
+        "DestinationRule without mTLS",
+        _cluster_variant("DestinationRule", "spec.trafficPolicy.tls.mode", "DISABLE"),
+        r"DestinationRule: ISTIO_MUTUAL",
+    ),
+    (
+        "PeerAuthentication PERMISSIVE",
+        _cluster_variant("PeerAuthentication", "spec.mtls.mode", "PERMISSIVE"),
+        r"PeerAuthentication: STRICT",
+    ),
+]
+
+
+@pytest.mark.parametrize("name,bodies,error", CLUSTER_BROKEN, ids=[b[0] for b in CLUSTER_BROKEN])
+def test_policy_cluster_placement_rejects(name, bodies, error):
+    errors = cluster_placement_errors(bodies)
+    assert errors, f"{name}: accepted"
+    assert any(re.search(error, e) for e in errors), errors
+
+
+def test_policy_client_side_plugin_selecting_redis_is_refused():
+    """The generic rule (every client-side WasmPlugin) catches a cluster
+    WasmPlugin that selects the Redis StatefulSet's pods, and the
+    single-Redis one selecting redis-single."""
+    plugin = find("istio/cluster/wasmplugin.yaml", "WasmPlugin").body
+    cluster = _set(plugin, "spec.selector.matchLabels", _redis_labels())
+    assert client_plugin_selects_redis(cluster, CLUSTER_BODIES) == ["StatefulSet/redis-cluster"]
+    single = _set(WASM, "spec.selector.matchLabels", {"app": "redis-single"})
+    istio = [d.body for d in K8S_DOCS if d.directory == "istio"]
+    assert client_plugin_selects_redis(single, istio) == ["Deployment/redis-single"]
+
+
+
 # ---------------------------------------------------------------- the real filter
 
 FAILURE_POLICY = {"FAIL_CLOSE": "FAIL_CLOSED", "FAIL_OPEN": "FAIL_OPEN", "FAIL_RELOAD": "FAIL_RELOAD"}
@@ -903,6 +1251,67 @@ def test_filter_accepts_plugin_config(doc, redis_factory, envoy_factory):
         "bar",
     ], session
     assert "NOAUTH Authentication required." in redis_cli(envoy, "GET", "foo").stdout
+
+
+@pytest.mark.parametrize("doc", **by_id(CLUSTER_PLUGINS))
+def test_filter_cluster_plugin_config(doc, redis_factory, envoy_factory):
+    """The cluster WasmPlugin's configuration in front of a real (one-node)
+    Redis Cluster holding every slot: the seed's session comes out for the
+    default user (with keys of different slots), and the restricted user
+    alice gets the topology commands a cluster client needs (CLUSTER SLOTS
+    lists the node), her keys app:*, and NOPERM for any other key and for
+    cluster administration, before anything reaches Redis."""
+    from harness import redis_cli
+
+    redis = redis_factory(
+        "password",
+        password=SERVER_PASSWORD,
+        # As the pods do (--cluster-announce-ip $POD_IP): a lone node that
+        # announces nothing has no address in CLUSTER SLOTS.
+        extra_conf=("cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-announce-ip 127.0.0.1"),
+    )
+    assert redis_cli(redis, "CLUSTER", "ADDSLOTSRANGE", "0", "16383", a=SERVER_PASSWORD).stdout.strip() == "OK"
+    for _ in range(100):
+        if "cluster_state:ok" in redis_cli(redis, "CLUSTER", "INFO", a=SERVER_PASSWORD).stdout:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the one-node cluster did not reach cluster_state:ok")
+    envoy = envoy_factory(redis, **_filter_options(doc.body["spec"]))
+    envoy.wait_log(r"envoy-redis-auth: configured")
+
+    session = redis_cli(
+        envoy,
+        stdin=f"AUTH {SERVER_PASSWORD}\nAUTH {CLIENT_PASSWORD}\nSET {{a}}1 x\nSET {{b}}1 y\nGET {{a}}1\n"
+        "CLUSTER KEYSLOT {a}1\nCLUSTER KEYSLOT {b}1\n",
+    )
+    assert [line for line in session.lines if line] == [
+        "WRONGPASS invalid username-password pair or user is disabled.",
+        "OK",
+        "OK",
+        "OK",
+        "x",
+        "15495",
+        "3300",
+    ], session
+
+    noperm_key = "NOPERM No permissions to access a key"  # server_version redis-7.2
+    alice = redis_cli(
+        envoy,
+        stdin="AUTH alice alicepw\nSET app:{a}1 x\nGET app:{a}1\nSET other:{a}1 x\nGET {b}1\nREADONLY\nREADWRITE\n"
+        "CLUSTER MYID\nCLUSTER RESET\nFLUSHALL\n",
+    )
+    lines = [line for line in alice.lines if line]
+    assert lines[:3] == ["OK", "OK", "x"], alice
+    assert lines[3:5] == [noperm_key, noperm_key], alice
+    assert lines[5:7] == ["OK", "OK"], alice
+    assert re.fullmatch(r"[0-9a-f]{40}", lines[7]), alice
+    assert lines[8:] == [
+        "NOPERM User alice has no permissions to run the 'cluster|reset' command",
+        "NOPERM User alice has no permissions to run the 'flushall' command",
+    ], alice
+    slots = redis_cli(envoy, "CLUSTER", "SLOTS", user="alice", pass_="alicepw").lines
+    assert slots[:4] == ["0", "16383", "127.0.0.1", str(redis.port)], slots
 
 
 # ---------------------------------------------------------------- command line

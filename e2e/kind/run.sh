@@ -3,7 +3,9 @@
 # WasmPlugin on the client's sidecar, checked against the seed's session;
 # then (SERVER_SIDE=1, the default) on the Redis pod's own sidecar
 # (istio/server-side/): two clients with no password, each allowed exactly
-# what the user its mesh identity maps to allows.
+# what the user its mesh identity maps to allows; and (CLUSTER_SCENARIO=1, the
+# default) in front of a six-pod Redis Cluster (istio/cluster/): the filter
+# on the client's sidecar on every connection to a node, MOVED included.
 #
 #   e2e/kind/run.sh            run, then delete what it created
 #   KEEP=1 e2e/kind/run.sh     keep the cluster and the registry afterwards
@@ -25,6 +27,7 @@
 #   REGISTRY_PORT     host port of the registry, on 127.0.0.1 (default 5001)
 #   KEEP=1            do not delete the cluster and the registry on exit
 #   SERVER_SIDE=0     skip the server-side scenario (istio/server-side/)
+#   CLUSTER_SCENARIO=0  skip the Redis Cluster scenario (istio/cluster/)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -37,6 +40,7 @@ ISTIOCTL_SHA256="${ISTIOCTL_SHA256:-}"
 REGISTRY_PORT="${REGISTRY_PORT:-5001}"
 KEEP="${KEEP:-0}"
 SERVER_SIDE="${SERVER_SIDE:-1}"
+CLUSTER_SCENARIO="${CLUSTER_SCENARIO:-1}"
 
 # These two must match the url in e2e/kind/wasmplugin.yaml
 # (oci://kind-registry:5000/envoy-redis-auth:e2e).
@@ -82,6 +86,22 @@ SS_MANIFESTS=(
 )
 SS_WASMPLUGIN=istio/server-side/wasmplugin.yaml
 NOAUTH="NOAUTH Authentication required."
+
+# The Redis Cluster scenario: six Redis pods in $CL_NS (no filter on them),
+# the cluster created from inside redis-cluster-0 with the server password,
+# and a client whose sidecar runs the filter on every connection to a node.
+# Applied in this order, the WasmPlugin last (image patched in, see below).
+CL_NS="redis-cluster"
+CL_MANIFESTS=(
+  istio/cluster/namespace.yaml
+  istio/cluster/redis-secret.yaml
+  istio/cluster/redis-cluster.yaml
+  istio/cluster/redis-clients.yaml
+  istio/cluster/security.yaml
+  istio/cluster/destinationrule.yaml
+)
+CL_WASMPLUGIN=istio/cluster/wasmplugin.yaml
+CL_PODS=6
 # Redis 7.2's wording (server_version redis-7.2 in the server-side plugin).
 NOPERM_KEY="NOPERM No permissions to access a key"
 noperm_command() { printf "NOPERM User %s has no permissions to run the '%s' command" "$1" "$2"; }
@@ -107,6 +127,13 @@ diagnostics() {
     k -n "$SS_NS" get wasmplugins,destinationrules,peerauthentications,authorizationpolicies >&2 || true
     printf -- '---- istio-proxy of %s/redis (last 60 lines) ----\n' "$SS_NS" >&2
     k -n "$SS_NS" logs deploy/redis -c istio-proxy --tail=60 >&2 || true
+  fi
+  if [ "$CLUSTER_SCENARIO" = "1" ]; then
+    k -n "$CL_NS" get wasmplugins,destinationrules,peerauthentications,authorizationpolicies >&2 || true
+    printf -- '---- istio-proxy of %s/redis-cluster-client (last 60 lines) ----\n' "$CL_NS" >&2
+    k -n "$CL_NS" logs deploy/redis-cluster-client -c istio-proxy --tail=60 >&2 || true
+    printf -- '---- redis of %s/redis-cluster-0 (last 30 lines) ----\n' "$CL_NS" >&2
+    k -n "$CL_NS" logs redis-cluster-0 -c redis --tail=30 >&2 || true
   fi
 }
 
@@ -192,6 +219,32 @@ ops() { ss_cli ops ops-console "$@"; }
 ss_session() { # ss_session NAMESPACE DEPLOYMENT
   k -n "$1" exec -i "deploy/$2" -c "$2" -- redis-cli -h "$SS_REDIS_HOST" --no-auth-warning
 }
+# Redis Cluster: redis-cli in the client pod against HOST (the Service name
+# or a pod IP), through its sidecar, so through the filter on every
+# connection. cl_cli follows MOVED/ASK (-c; the "-> Redirected" notes
+# redis-cli may print are dropped), cl_cli_noredirect does not.
+cl_cli() { # cl_cli HOST ARGS...
+  local host="$1"
+  shift
+  k -n "$CL_NS" exec deploy/redis-cluster-client -c redis-cluster-client -- \
+    redis-cli -c -h "$host" --no-auth-warning "$@" | sed '/^-> Redirected/d'
+}
+cl_cli_noredirect() { # cl_cli_noredirect HOST ARGS...
+  local host="$1"
+  shift
+  k -n "$CL_NS" exec deploy/redis-cluster-client -c redis-cluster-client -- \
+    redis-cli -h "$host" --no-auth-warning "$@"
+}
+# redis-cli in a Redis pod (which has no filter), logged in with the server
+# password from that container's own environment: the password is expanded
+# in the pod, never on this machine.
+cl_redis() { # cl_redis POD ARGS...
+  local pod="$1"
+  shift
+  # shellcheck disable=SC2016 # $REDIS_PASSWORD is the pod's, expanded there
+  k -n "$CL_NS" exec "$pod" -c redis -- \
+    sh -c 'exec redis-cli -a "$REDIS_PASSWORD" --no-auth-warning "$@"' redis-cli "$@"
+}
 
 # ---------------------------------------------------------------- preflight
 
@@ -206,7 +259,8 @@ ok "docker, kind, kubectl, curl, tar"
 
 step "preflight: offline validation of the manifests (e2e/test_istio_manifests.py)"
 if python3 -c 'import pytest, yaml, jsonschema, kubernetes_validate' 2>/dev/null; then
-  python3 e2e/test_istio_manifests.py "${MANIFESTS[@]}" "$WASMPLUGIN" "${SS_MANIFESTS[@]}" "$SS_WASMPLUGIN" ||
+  python3 e2e/test_istio_manifests.py "${MANIFESTS[@]}" "$WASMPLUGIN" "${SS_MANIFESTS[@]}" "$SS_WASMPLUGIN" \
+    "${CL_MANIFESTS[@]}" "$CL_WASMPLUGIN" ||
     die "the manifests do not validate"
   ok "manifests valid"
 else
@@ -373,6 +427,167 @@ if grep -q "$SERVER_PASSWORD" "$WORK/config_dump.json"; then
   die "a password (testredis...) appears in the sidecar's config_dump, which the app can read on localhost:15000"
 fi
 ok "the sidecar's config_dump (readable by the app on localhost:15000) has no password in it"
+
+# ---------------------------------------------------------------- Redis Cluster
+
+if [ "$CLUSTER_SCENARIO" != "1" ]; then
+  step "Redis Cluster: skipped (CLUSTER_SCENARIO=$CLUSTER_SCENARIO)"
+else
+  step "Redis Cluster: manifests ${CL_MANIFESTS[*]}"
+  # A WasmPlugin left by a KEEP=1 run would change the baseline below.
+  if k get namespace "$CL_NS" >/dev/null 2>&1; then
+    k delete -f "$CL_WASMPLUGIN" --ignore-not-found
+  fi
+  for manifest in "${CL_MANIFESTS[@]}"; do
+    k apply -f "$manifest"
+  done
+  k -n "$CL_NS" rollout status statefulset/redis-cluster --timeout=300s
+  k -n "$CL_NS" rollout status deploy/redis-cluster-client --timeout=240s
+  for pod in "app=redis-cluster" "app=redis-cluster-client"; do
+    containers="$(k -n "$CL_NS" get pods -l "$pod" -o jsonpath='{.items[0].spec.containers[*].name}')"
+    case " $containers " in
+      *" istio-proxy "*) ok "$pod has a sidecar ($containers)" ;;
+      *) die "$pod has no istio-proxy sidecar: $containers" ;;
+    esac
+  done
+  # The pod IPs, in the order of the pods' names (redis-cluster-0 first).
+  cl_ips=()
+  for i in $(seq 0 $((CL_PODS - 1))); do
+    ip="$(k -n "$CL_NS" get pod "redis-cluster-$i" -o jsonpath='{.status.podIP}')"
+    [ -n "$ip" ] || die "redis-cluster-$i has no pod IP"
+    cl_ips+=("$ip")
+  done
+  cl_nodes=()
+  for ip in "${cl_ips[@]}"; do
+    cl_nodes+=("$ip:6379")
+  done
+  ok "pod IPs: ${cl_ips[*]}"
+
+  step "Redis Cluster: create it from inside redis-cluster-0 (no filter there, the server password)"
+  # (Captured, not piped into grep -q: with pipefail, kubectl's SIGPIPE
+  # would count as a failure.)
+  cluster_ok() {
+    local i info
+    for i in $(seq 0 $((CL_PODS - 1))); do
+      info="$(cl_redis "redis-cluster-$i" CLUSTER INFO 2>/dev/null)" || return 1
+      case "$info" in
+        *cluster_state:ok*) ;;
+        *) return 1 ;;
+      esac
+    done
+  }
+  info="$(cl_redis redis-cluster-0 CLUSTER INFO)"
+  case "$info" in
+    *"cluster_known_nodes:${CL_PODS}"*) ok "the cluster exists already (a KEEP=1 run): not created again" ;;
+    *) cl_redis redis-cluster-0 --cluster create "${cl_nodes[@]}" --cluster-replicas 1 --cluster-yes ;;
+  esac
+  wait_for 180 "cluster_state:ok on all $CL_PODS nodes" cluster_ok
+  check_out="$(cl_redis redis-cluster-0 --cluster check "${cl_nodes[0]}")"
+  case "$check_out" in
+    *"[OK] All 16384 slots covered."*) ok "redis-cli --cluster check: all 16384 slots covered" ;;
+    *) die "redis-cli --cluster check: $check_out" ;;
+  esac
+
+  step "Redis Cluster, no filter yet: the client reaches the nodes with the SERVER password"
+  cl_baseline() { [ "$(cl_cli redis-cluster -a "$SERVER_PASSWORD" SET '{a}baseline' 1 2>/dev/null)" = "OK" ]; }
+  wait_for 120 "redis-cli -c -a <server password> SET {a}baseline 1 -> OK (straight to the nodes)" cl_baseline
+
+  step "Redis Cluster: another ServiceAccount is refused before the nodes"
+  intruder_rc=0
+  intruder_out="$(k -n "$NS" exec deploy/intruder -c intruder -- redis-cli -h "redis-cluster.${CL_NS}" PING 2>&1)" ||
+    intruder_rc=$?
+  case "$intruder_out" in
+    *PONG* | *NOAUTH*) die "the intruder reached a Redis Cluster node: $intruder_out" ;;
+  esac
+  [ "$intruder_rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $intruder_out"
+  ok "intruder's connection closed (redis-cli: ${intruder_out//$'\n'/ })"
+
+  step "Redis Cluster: WasmPlugin $CL_WASMPLUGIN (image from $REGISTRY_NAME:5000)"
+  # The shipped file with only the module's location changed, patched offline.
+  k patch --local -f "$CL_WASMPLUGIN" --type merge -o yaml \
+    -p "{\"spec\":{\"url\":\"oci://${REGISTRY_NAME}:5000/${IMAGE}\",\"imagePullPolicy\":\"Always\"}}" \
+    >"$WORK/cluster-wasmplugin.yaml"
+  k apply -f "$WORK/cluster-wasmplugin.yaml"
+  cl_filtered() { [ "$(cl_cli redis-cluster AUTH "$CLIENT_PASSWORD" 2>/dev/null)" = "OK" ]; }
+  wait_for 240 "the filter is in the client's sidecar (AUTH <client password> -> OK)" cl_filtered
+
+  step "Redis Cluster: through the filter, on every node"
+  expect "AUTH testredis (the server's password) -> WRONGPASS" "$WRONGPASS" \
+    "$(cl_cli redis-cluster AUTH "$SERVER_PASSWORD")"
+  expect "no AUTH -> NOAUTH" "$NOAUTH" "$(cl_cli redis-cluster GET '{a}1')"
+  # From redis-cluster-0's pod IP: {a}, {b} and {c} are in slots 15495, 3300
+  # and 7365, one per master, so at least two of them are elsewhere.
+  moved=0
+  for tag in a b c; do
+    reply="$(cl_cli_noredirect "${cl_ips[0]}" -a "$CLIENT_PASSWORD" GET "{$tag}1")"
+    case "$reply" in
+      "MOVED "*)
+        target="${reply##* }"
+        case " ${cl_nodes[*]} " in
+          *" $target "*) moved=$((moved + 1)) ;;
+          *) die "MOVED names $target, not a pod IP:6379 (${cl_nodes[*]})" ;;
+        esac
+        ;;
+    esac
+  done
+  [ "$moved" -ge 2 ] || die "expected MOVED for at least two of {a}, {b}, {c} from ${cl_ips[0]}, got $moved"
+  ok "without -c: MOVED to pod IPs:6379 ($moved of 3 keys)"
+  for tag in a b c; do
+    expect "-c from ${cl_ips[0]}: SET {$tag}1 (slot of {$tag}) -> OK" "OK" \
+      "$(cl_cli "${cl_ips[0]}" -a "$CLIENT_PASSWORD" SET "{$tag}1" "v$tag")"
+    expect "-c: GET {$tag}1 -> v$tag" "v$tag" "$(cl_cli redis-cluster -a "$CLIENT_PASSWORD" GET "{$tag}1")"
+  done
+  slots="$(cl_cli redis-cluster -a "$CLIENT_PASSWORD" CLUSTER SLOTS)"
+  for ip in "${cl_ips[@]}"; do
+    case "$slots" in
+      *"$ip"*) ;;
+      *) die "CLUSTER SLOTS does not list $ip: $slots" ;;
+    esac
+  done
+  ok "CLUSTER SLOTS lists the $CL_PODS pod IPs"
+
+  step "Redis Cluster: the restricted user alice (~app:*, topology commands, no @dangerous)"
+  expect "alice: SET app:{a}1 x -> OK" "OK" "$(cl_cli "${cl_ips[0]}" --user alice --pass alicepw SET 'app:{a}1' x)"
+  expect "alice: SET app:{b}1 y -> OK" "OK" "$(cl_cli "${cl_ips[0]}" --user alice --pass alicepw SET 'app:{b}1' y)"
+  expect "alice: GET app:{a}1 -> x" "x" "$(cl_cli redis-cluster --user alice --pass alicepw GET 'app:{a}1')"
+  expect "alice: SET other:{a}1 x -> NOPERM (key)" "$NOPERM_KEY" \
+    "$(cl_cli redis-cluster --user alice --pass alicepw SET 'other:{a}1' x)"
+  expect "alice: GET {b}1 -> NOPERM (key)" "$NOPERM_KEY" \
+    "$(cl_cli redis-cluster --user alice --pass alicepw GET '{b}1')"
+  expect "alice: CLUSTER RESET -> NOPERM (command)" "$(noperm_command alice 'cluster|reset')" \
+    "$(cl_cli redis-cluster --user alice --pass alicepw CLUSTER RESET)"
+  alice_slots="$(cl_cli redis-cluster --user alice --pass alicepw CLUSTER SLOTS)"
+  case "$alice_slots" in
+    *"${cl_ips[0]}"*) ok "alice: CLUSTER SLOTS -> the slot map" ;;
+    *) die "alice: CLUSTER SLOTS: $alice_slots" ;;
+  esac
+
+  step "Redis Cluster: the filter is on the client only, the password in its sidecar only"
+  cl_app_env="$(k -n "$CL_NS" exec deploy/redis-cluster-client -c redis-cluster-client -- env)"
+  case "$cl_app_env" in
+    *REDIS_PASSWORD* | *"$SERVER_PASSWORD"*) die "the client app's environment holds the server password" ;;
+  esac
+  ok "the client app's environment has neither REDIS_PASSWORD nor the password"
+  k -n "$CL_NS" exec deploy/redis-cluster-client -c istio-proxy -- pilot-agent request GET config_dump \
+    >"$WORK/cl_client_config_dump.json"
+  grep -q 'filters.network.wasm.v3.Wasm' "$WORK/cl_client_config_dump.json" ||
+    die "no wasm network filter in the client's sidecar"
+  if grep -q "$SERVER_PASSWORD" "$WORK/cl_client_config_dump.json"; then
+    die "the server password appears in the client sidecar's config_dump"
+  fi
+  ok "the client's sidecar has the filter, and no password in its config_dump"
+  k -n "$CL_NS" exec redis-cluster-0 -c istio-proxy -- pilot-agent request GET config_dump \
+    >"$WORK/cl_redis_config_dump.json"
+  if grep -q 'filters.network.wasm.v3.Wasm' "$WORK/cl_redis_config_dump.json"; then
+    die "the filter is on a Redis pod's sidecar (redis-cluster-0): the WasmPlugin must select the clients only"
+  fi
+  ok "no wasm filter on the Redis pods' sidecar (redis-cluster-0)"
+  check_out="$(cl_redis redis-cluster-0 --cluster check "${cl_nodes[0]}")"
+  case "$check_out" in
+    *"[OK] All 16384 slots covered."*) ok "--cluster check in redis-cluster-0 still passes" ;;
+    *) die "redis-cli --cluster check: $check_out" ;;
+  esac
+fi
 
 # ---------------------------------------------------------------- server side
 
