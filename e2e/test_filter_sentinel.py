@@ -321,7 +321,13 @@ def test_failover_clients_recover_through_the_filter(topo):
 
     wait_until(old_is_replica, 40, "the old master to replicate from the new one through its Envoy")
     assert old.redis.client().get("after") == "19"
-    rep = new.info()
+    # The replica says `master_link_status:up` a moment before the master
+    # has its REPLCONF ACK and says `online`.
+    def new_master_sees_online_replica():
+        rep = new.info()
+        return rep if rep.get("slave0", {}).get("state") == "online" else None
+
+    rep = wait_until(new_master_sees_online_replica, 10, "the new master to list the old one online")
     assert rep["connected_slaves"] == 1 and rep["slave0"]["port"] == old.envoy.port, rep
     assert rep["slave0"]["ip"] == ANNOUNCE_IP and rep["slave0"]["state"] == "online", rep
     assert new.envoy.counter(CONNECTIONS) == conns

@@ -309,11 +309,15 @@ def mesh_formed(topo: Topology) -> bool:
             m = s.command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", topo.master_name)
             if not m or (m[0], int(m[1])) != (ANNOUNCE_IP, master.envoy.port):
                 return False
-            reps = s.direct().sentinel_slaves(topo.master_name)
+            c = s.direct()
+            try:
+                reps = c.sentinel_slaves(topo.master_name)
+                peers = c.sentinel_sentinels(topo.master_name)
+            finally:
+                c.close()
             got = {(r["ip"], int(r["port"])) for r in reps if r.get("master-link-status") == "ok"}
             if got != want_replicas:
                 return False
-            peers = s.direct().sentinel_sentinels(topo.master_name)
             got_peers = {(p["ip"], int(p["port"])) for p in peers}
             if got_peers != want_peers - {(ANNOUNCE_IP, s.sentinel.port)}:
                 return False
