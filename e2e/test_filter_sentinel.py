@@ -15,7 +15,7 @@ Topology (all on loopback, built by harness.sentinel.start_topology):
 | --- | --- |
 | envoy-node{i} listener, source 127.0.0.1 (clients) | the filter with the data config: `downstream.users` `default` with `ClientPass1`, `upstream` password `ServerSecretPass` from `$REDIS_PASSWORD` |
 | envoy-node{i} listener, source 127.0.1.0/24 (nodes, sentinels) | `bypass_sources`: a first filter chain with only tcp_proxy (no filter); the peer authenticates itself (`masterauth`, `sentinel auth-pass`) |
-| envoy-sentinel{j} listener | the filter with the sentinel config: `default` with `SentinelClientPass`, `upstream` password `SentinelServerPass` (Sentinel's `requirepass`) from `$SENTINEL_PASSWORD` |
+| envoy-sentinel{j} listener | the filter with the sentinel config: `server_version` `sentinel-7.0` (Sentinel's commands), `default` with `SentinelClientPass`, `upstream` password `SentinelServerPass` (Sentinel's `requirepass`) from `$SENTINEL_PASSWORD`, and two restricted users |
 | node{i} port | only Envoy's; nodes announce envoy-node{i} (`replica-announce-ip 127.0.0.1`, `replica-announce-port`) |
 | sentinel{j} port | sentinel to sentinel (announced with `sentinel announce-ip/-port`, `sentinel sentinel-pass`); tests use it as the reference ("direct sentinel") |
 
@@ -29,6 +29,15 @@ master is again an Envoy listener), and they authenticate with the real
 passwords, which clients never get. Sentinels announce their own port, not
 the sentinel listener, so peers talk directly and only clients meet the
 filter there.
+
+Checked: the bypass; the sentinel listener answering as Sentinel (SENTINEL
+replies, WRONGPASS, NOAUTH, and before AUTH "unknown command" for what
+Sentinel lacks, byte for byte); ACL verdicts of restricted Sentinel users
+(`+sentinel|get-master-addr-by-name` and no more, or all but @dangerous)
+identical to the same users on each Sentinel; redis-py Sentinel (RESP2 and
+RESP3) and ioredis `sentinels` discovering and using master and replica
+through the filter; a failover (SIGKILL of the master) the clients recover
+from, and the old master's resync on the bypass chain.
 
 Tests share one topology (module scope); the failover test runs last.
 """
@@ -58,6 +67,9 @@ from harness.sentinel import (
 )
 
 WATCHER = ("watcher", "WatcherPass")  # a sentinel-listener user not allowed everything
+WATCHER_RULES = "~* &* +@all -@dangerous -@scripting"
+DISCOVER = ("discover", "DiscoverPass")  # only what finding the master takes
+DISCOVER_RULES = "-@all +sentinel|get-master-addr-by-name +sentinel|sentinels +ping +hello +auth"
 CONNECTIONS = "wasmcustom.redis_auth.connections"
 CX_TOTAL = "tcp.redis.downstream_cx_total"
 _VM_FAILURE = ("panicked at", "Uncaught RuntimeError")
@@ -67,7 +79,8 @@ _VM_FAILURE = ("panicked at", "Uncaught RuntimeError")
 def topo(session_scope, wasm_path):
     t = start_topology(
         session_scope,
-        sentinel_users=[f"user {WATCHER[0]} on >{WATCHER[1]} ~* &* +@all -@dangerous -@scripting"],
+        sentinel_users=[f"user {WATCHER[0]} on >{WATCHER[1]} {WATCHER_RULES}",
+                        f"user {DISCOVER[0]} on >{DISCOVER[1]} {DISCOVER_RULES}"],  # fmt: skip
     )
     # Before any client: what the mesh alone did to the Envoys.
     t.notes["baseline"] = {e.name: e.stats() for e in t.envoys()}
@@ -174,27 +187,69 @@ def test_sentinel_listener_answers_like_sentinel(topo):
     assert hello.replies[0][b"mode"] == b"sentinel", hello
     assert hello.replies[1][b"port"] == str(master.envoy.port).encode(), hello
 
-    # SENTINEL is not in the filter's command table (generated from a
-    # redis-server, where it is sentinel-only): a user allowed everything
-    # gets it forwarded; any other user gets the unknown-command error the
-    # filter gives for commands its server_version does not know.
-    watcher = raw_exchange(s.listener, C("AUTH", *WATCHER) + ask + C("PING"), until_replies=3)
-    assert watcher.replies[0] == "OK", watcher
-    assert isinstance(watcher.replies[1], resp.Error), watcher
-    assert watcher.replies[1].startswith("ERR unknown command 'SENTINEL'"), watcher
-    assert watcher.replies[2] == "PONG", watcher
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "before AUTH the filter judges existence by its redis-server command table: SENTINEL "
-    "(sentinel-only) gets -ERR unknown command where Sentinel says -NOAUTH, and SET (not a "
-    "Sentinel command) gets -NOAUTH where Sentinel says -ERR unknown command"))
-@pytest.mark.parametrize("command", [("SENTINEL", "get-master-addr-by-name", MASTER_NAME), ("SET", "k", "v")],
-                         ids=["sentinel-command", "data-command"])  # fmt: skip
-def test_sentinel_listener_before_auth_unknown_commands(topo, command):
+# Users of the sentinel listener, the same on the filter and (ACL SETUSER) on
+# every Sentinel: one allowed all but @dangerous (SENTINEL is @admin
+# @dangerous), one allowed only what a client needs to find the master.
+SENTINEL_USERS = {
+    WATCHER[0]: (WATCHER[1], WATCHER_RULES),
+    DISCOVER[0]: (DISCOVER[1], DISCOVER_RULES),
+}
+ACL_PROBES = [
+    ("SENTINEL", "get-master-addr-by-name", MASTER_NAME),
+    ("SENTINEL", "sentinels", MASTER_NAME),
+    ("SENTINEL", "masters"),
+    ("SENTINEL", "failover", MASTER_NAME + "-nosuch"),
+    ("SENTINEL", "nosuch"),
+    ("SENTINEL",),
+    ("PING",),
+    ("ROLE",),
+    ("INFO", "server"),
+    ("CLIENT", "KILL", "ID", "0"),
+    ("PUBLISH", "news", "x"),
+    ("SUBSCRIBE", "news"),
+]
+# Replies whose content changes from call to call (or from sentinel to
+# sentinel): their kind, or their exact error, must agree.
+VOLATILE = {("SENTINEL", "sentinels"), ("SENTINEL", "masters"), ("ROLE",), ("INFO", "server")}
+
+
+@pytest.mark.parametrize("user", sorted(SENTINEL_USERS))
+def test_sentinel_acl_verdicts_match_sentinel(topo, user):
+    password, rules = SENTINEL_USERS[user]
+    for s in topo.sentinels:
+        s.command("ACL", "SETUSER", user, "reset", "on", f">{password}", *rules.split())
+    for s in topo.sentinels:
+        payload = C("AUTH", user, password) + b"".join(C(*p) for p in ACL_PROBES)
+        a, b = differential(s.listener, s.sentinel, payload, "whole", until_replies=len(ACL_PROBES) + 1)
+
+        def shape(replies):
+            probes = [("AUTH",), *ACL_PROBES]
+            return [_kind(r) if tuple(p[:2]) in VOLATILE else r for p, r in zip(probes, replies)]
+
+        assert len(a.replies) == len(ACL_PROBES) + 1, a
+        assert shape(a.replies) == shape(b.replies), (s, user, a, b)
+    # Not all alike: each user is refused something and allowed something.
+    kinds = {isinstance(r, resp.Error) and r.startswith("NOPERM") for r in a.replies[1:]}
+    assert kinds == {True, False}, a
+
+
+def _kind(reply):
+    return reply if isinstance(reply, resp.Error) else type(reply).__name__
+
+
+def test_sentinel_listener_before_auth_unknown_commands(topo):
+    # Before AUTH a Sentinel answers a command it does not have (SET, QUIT,
+    # RESET) with "unknown command", and NOAUTH for its own (SENTINEL):
+    # existence comes first. server_version sentinel-7.0 gives the filter
+    # Sentinel's table.
     s = topo.sentinels[0]
-    a, b = differential(s.listener, s.sentinel, C(*command) + C("AUTH", "wrong") + C(*command), "whole", until_replies=3)
-    assert a.data == b.data, (a, b)
+    for command in [("SENTINEL", "get-master-addr-by-name", MASTER_NAME), ("SET", "k", "v"),
+                    ("RESET",), ("SENTINEL", "nosuch"), ("QUIT",)]:  # fmt: skip
+        a, b = differential(s.listener, s.sentinel, C(*command) + C("AUTH", "wrong") + C(*command), "whole",
+                            until_replies=3)  # fmt: skip
+        assert a.data == b.data, (command, a, b)
 
 
 # ------------------------------------------------------------------ clients

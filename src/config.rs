@@ -1367,7 +1367,24 @@ mod tests {
         assert_eq!(
             err(r#"{"server_version": "redis-6.2"}"#),
             "server_version: unknown server 'redis-6.2'; expected one of redis-7.0, redis-7.2, \
-             redis-7.4, valkey-7.2, valkey-8.0"
+             redis-7.4, valkey-7.2, valkey-8.0, sentinel-7.0"
+        );
+        // In front of a Sentinel: its commands, and nothing else.
+        let sentinel = ok(
+            r#"{"server_version": "sentinel-7.0", "downstream": {"users": [
+            "user a on >p -@all +sentinel|get-master-addr-by-name +auth +hello +ping"]}}"#,
+        );
+        assert_eq!(sentinel.config.server_version, ServerVersion::Sentinel70);
+        assert!(
+            err(r#"{"downstream": {"users": ["user a on >p +sentinel|masters"]}}"#)
+                .contains("'+sentinel|masters': Unknown command or category name in ACL")
+        );
+        assert!(
+            err(
+                r#"{"server_version": "sentinel-7.0", "downstream": {"users": [
+            "user a on >p +get"]}}"#
+            )
+            .contains("'+get': Unknown command or category name in ACL")
         );
         assert!(err(r#"{"server_version": 7}"#).starts_with("server_version: "));
     }

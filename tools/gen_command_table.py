@@ -16,7 +16,8 @@ Options:
     --output PATH         where to write (default: src/command/table.rs)
 
 The table merges one digest per server release (tools/import_commands.py
-RELEASES: redis 7.0.15, 7.2.6, 7.4.1, valkey 7.2.7, 8.0.1; how to make them
+RELEASES: redis 7.0.15, 7.2.6, 7.4.1, valkey 7.2.7, 8.0.1, and sentinel
+7.0.15, Redis 7.0.15's commands as Redis Sentinel has them; how to make them
 is in that script). A command or subcommand that is the same in every
 release is one entry; one that differs (arity, flags, categories, key specs,
 getkeys procedure, channels) is one entry per distinct definition, each
@@ -36,7 +37,8 @@ Entries of one name are ordered by their first release.
 
 Before writing (or checking) anything, the installed redis-server is started
 on a free loopback port (persistence off), and its INFO, ACL CAT and COMMAND
-INFO must agree with the redis 7.0.15 digest (COMMAND INFO hides the flags
+INFO must agree with the redis 7.0.15 digest, and started again in sentinel
+mode, where they must agree with the sentinel 7.0.15 digest (COMMAND INFO hides the flags
 may_replicate and protected, and tells neither getkeys procedures nor
 channels; those come from the release's sources, see import_commands.py).
 
@@ -90,7 +92,7 @@ GETKEYS_ENUM = {
 
 def version_name(variant):
     """ServerVersion variant (Redis72) -> its configuration name (redis-7.2)."""
-    m = re.fullmatch(r"(Redis|Valkey)(\d)(\d)", variant)
+    m = re.fullmatch(r"(Redis|Valkey|Sentinel)(\d)(\d)", variant)
     return "%s-%s.%s" % (m.group(1).lower(), m.group(2), m.group(3))
 
 
@@ -156,17 +158,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(binary, extra_args=()):
-    """Start a throwaway redis-server; returns (process, port, tmpdir)."""
+def start_server(binary, extra_args=(), sentinel=False):
+    """Start a throwaway redis-server (with `sentinel`: in sentinel mode,
+    which needs a writable configuration file); returns (process, port,
+    tmpdir)."""
     for _attempt in range(5):
         port = free_port()
         tmpdir = tempfile.mkdtemp(prefix="redis-gen-")
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", tmpdir,
-             "--daemonize", "no", "--logfile", "", "--loglevel", "warning",
-             *extra_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if sentinel:
+            conf = os.path.join(tmpdir, "sentinel.conf")
+            with open(conf, "w") as f:
+                f.write("port %d\nbind 127.0.0.1\ndaemonize no\nlogfile \"\"\n" % port)
+            argv = [binary, conf, "--sentinel", "--loglevel", "warning", *extra_args]
+        else:
+            argv = [binary, "--port", str(port), "--bind", "127.0.0.1",
+                    "--save", "", "--appendonly", "no", "--dir", tmpdir,
+                    "--daemonize", "no", "--logfile", "", "--loglevel", "warning",
+                    *extra_args]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
             if proc.poll() is not None:
@@ -285,10 +294,10 @@ def parse_command(entry):
 
 # ------------------------------------------------------------- live servers
 
-def live_commands(binary, expected_version=None):
+def live_commands(binary, expected_version=None, sentinel=False):
     """{full name: entry} from a running server's COMMAND INFO, in the
     digest's shape (no hidden flags, getkeys or channels), and its ACL CAT."""
-    proc, port, tmpdir = start_server(binary)
+    proc, port, tmpdir = start_server(binary, sentinel=sentinel)
     try:
         r = Resp(port)
         info = r.call("INFO", "server").decode()
@@ -320,7 +329,7 @@ def live_commands(binary, expected_version=None):
 def check_live(binary, server, release, expected_version=None):
     """The digest of (server, release) against the live server `binary`."""
     d = load_digest(server, release)
-    version, cats, live = live_commands(binary, expected_version)
+    version, cats, live = live_commands(binary, expected_version, sentinel=server == "sentinel")
     problems = []
     if cats != d["acl_categories"]:
         problems.append("ACL CAT: server %s, digest %s" % (cats, d["acl_categories"]))
@@ -575,7 +584,8 @@ def main():
     args = ap.parse_args()
 
     by_name = {version_name(v): (s, r) for s, r, v in RELEASES}
-    live = [(args.redis_server, "redis", EXPECTED_VERSION, EXPECTED_VERSION)]
+    live = [(args.redis_server, "redis", EXPECTED_VERSION, EXPECTED_VERSION),
+            (args.redis_server, "sentinel", EXPECTED_VERSION, EXPECTED_VERSION)]
     for item in args.live:
         name, _, path = item.partition("=")
         if name not in by_name or not path:

@@ -6,6 +6,7 @@ once the sources are on disk):
 
     python3 tools/import_commands.py redis 7.2.6 --git-dir PATH
     python3 tools/import_commands.py valkey 8.0.1 --src DIR
+    python3 tools/import_commands.py sentinel 7.0.15 --src DIR --commit SHA
     python3 tools/import_commands.py --all --redis-git-dir P --valkey-git-dir Q
 
 PATH is a clone (bare or not) of github.com/redis/redis or
@@ -16,7 +17,11 @@ builds src/command/table.rs from: CI never needs the sources.
 
 A digest holds, for every command and subcommand the release's
 src/commands/*.json define (sentinel-only ones left out), exactly what
-COMMAND INFO reports, plus what it hides:
+COMMAND INFO reports, plus what it hides. The `sentinel` digests are the
+same release's commands as Redis Sentinel has them (redis-server
+--sentinel): only those flagged SENTINEL or ONLY_SENTINEL, as
+populateCommandStructure (server.c) keeps them in sentinel mode. Each
+digest holds:
 
 - "arity";
 - "flags": COMMAND INFO's flag names, with `movablekeys` derived from the key
@@ -61,6 +66,8 @@ RELEASES = [
     ("redis", "7.4.1", "Redis74"),
     ("valkey", "7.2.7", "Valkey72"),
     ("valkey", "8.0.1", "Valkey80"),
+    # Redis Sentinel of that Redis release (made from the redis sources).
+    ("sentinel", "7.0.15", "Sentinel70"),
 ]
 
 # COMMAND INFO's flag names, in addReplyFlagsForCommand order, then the two
@@ -367,11 +374,14 @@ def digest(src, server, version):
         problems.append("%s: ACL categories are %s" % (label, cats))
     channels_by_fn = read_channels(src.read("src/db.c"))
 
+    sentinel = server == "sentinel"
     infos = {}
     for path in files:
         for name, info in json.loads(src.read(path)).items():
             flags = info.get("command_flags", [])
-            if "ONLY_SENTINEL" in flags:
+            if sentinel and "SENTINEL" not in flags and "ONLY_SENTINEL" not in flags:
+                continue
+            if not sentinel and "ONLY_SENTINEL" in flags:
                 continue
             full = name.lower()
             if "container" in info:
@@ -419,6 +429,8 @@ def digest(src, server, version):
         commands.append(entry)
     for fn, spec in channels_by_fn.items():
         if fn not in fn_to_cmd:
+            if sentinel:
+                continue  # e.g. SPUBLISH: not a Sentinel command
             problems.append("%s: commands_with_channels: no command runs %s" % (label, fn))
             continue
         fn_to_cmd[fn]["channels"] = spec
@@ -463,10 +475,11 @@ def load_digest(server, version):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("server", nargs="?", choices=["redis", "valkey"])
+    ap.add_argument("server", nargs="?", choices=["redis", "valkey", "sentinel"])
     ap.add_argument("version", nargs="?")
     ap.add_argument("--git-dir", help="a clone of the server's repository")
     ap.add_argument("--src", help="an extracted source tree instead")
+    ap.add_argument("--commit", help="with --src: the commit the tree is, for the digest")
     ap.add_argument("--all", action="store_true", help="every release in RELEASES")
     ap.add_argument("--redis-git-dir")
     ap.add_argument("--valkey-git-dir")
@@ -477,7 +490,7 @@ def main():
     if args.all:
         jobs = []
         for server, version, _ in RELEASES:
-            git_dir = args.redis_git_dir if server == "redis" else args.valkey_git_dir
+            git_dir = args.valkey_git_dir if server == "valkey" else args.redis_git_dir
             if not git_dir:
                 ap.error("--all needs --redis-git-dir and --valkey-git-dir")
             jobs.append((server, version, GitSource(git_dir, version)))
@@ -485,6 +498,10 @@ def main():
         if not args.server or not args.version or bool(args.git_dir) == bool(args.src):
             ap.error("give SERVER VERSION and one of --git-dir / --src (or --all)")
         src = GitSource(args.git_dir, args.version) if args.git_dir else DirSource(args.src)
+        if args.commit:
+            if args.git_dir:
+                ap.error("--commit goes with --src")
+            src.commit = args.commit
         jobs = [(args.server, args.version, src)]
 
     if args.hashes:

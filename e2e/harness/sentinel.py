@@ -59,8 +59,10 @@ def data_config(extra_users: Sequence[str] = ()) -> dict:
 def sentinel_config(extra_users: Sequence[str] = ()) -> dict:
     """The sentinel listeners' filter config: clients log in as `default`
     with SENTINEL_CLIENT_PASSWORD; Sentinel's requirepass comes from
-    $SENTINEL_PASSWORD."""
+    $SENTINEL_PASSWORD; `server_version` says the server is a Sentinel (its
+    commands, and only those, exist)."""
     return {
+        "server_version": "sentinel-7.0",
         "downstream": {"users": [f"user default on >{SENTINEL_CLIENT_PASSWORD} ~* &* +@all", *extra_users]},
         "upstream": {"password": {"env": "SENTINEL_PASSWORD"}},
     }

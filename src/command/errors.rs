@@ -136,7 +136,7 @@ impl ServerVersion {
     /// The fixed replies of this release.
     pub const fn texts(self) -> &'static ServerTexts {
         match self {
-            Self::Redis70 => &REDIS_70,
+            Self::Redis70 | Self::Sentinel70 => &REDIS_70,
             Self::Redis72 | Self::Redis74 | Self::Valkey72 | Self::Valkey80 => &REDIS_72,
         }
     }
@@ -447,7 +447,10 @@ select the RESP protocol version at the same time\r\n"[..]
             }
             assert_eq!(t.noauth, r70.noauth);
             assert_eq!(t.wrongpass, r70.wrongpass);
-            if v != ServerVersion::Redis70 {
+            // Sentinel 7.0 is Redis 7.0's code.
+            if v == ServerVersion::Sentinel70 {
+                assert!(core::ptr::eq(t, r70));
+            } else if v != ServerVersion::Redis70 {
                 assert!(t.hello_auth_after_options);
                 assert!(t.acl_rules_as_written);
                 assert!(t.sanitize_payload_by_default);

@@ -32,11 +32,27 @@ pub enum ServerVersion {
     Valkey72,
     /// Valkey 8.0.
     Valkey80,
+    /// Redis Sentinel of Redis 7.0 (`redis-server --sentinel`, generated
+    /// from 7.0.15 and checked against the installed server in sentinel
+    /// mode): only the commands Sentinel has (`SENTINEL`, `PING`, `INFO`,
+    /// `AUTH`, `HELLO`, `ACL`, `CLIENT`, pub/sub, ...), with Redis 7.0's
+    /// replies. For a filter in front of a Sentinel's port.
+    Sentinel70,
 }
 
 impl ServerVersion {
     /// Every version, in bit order of [`ServerSet`].
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
+        Self::Redis70,
+        Self::Redis72,
+        Self::Redis74,
+        Self::Valkey72,
+        Self::Valkey80,
+        Self::Sentinel70,
+    ];
+
+    /// The data servers: every version but Sentinel's.
+    pub const DATA: [Self; 5] = [
         Self::Redis70,
         Self::Redis72,
         Self::Redis74,
@@ -50,7 +66,7 @@ impl ServerVersion {
     }
 
     /// The name configuration uses: `redis-7.0`, `redis-7.2`, `redis-7.4`,
-    /// `valkey-7.2`, `valkey-8.0`.
+    /// `valkey-7.2`, `valkey-8.0`, `sentinel-7.0`.
     pub const fn name(self) -> &'static str {
         match self {
             Self::Redis70 => "redis-7.0",
@@ -58,20 +74,27 @@ impl ServerVersion {
             Self::Redis74 => "redis-7.4",
             Self::Valkey72 => "valkey-7.2",
             Self::Valkey80 => "valkey-8.0",
+            Self::Sentinel70 => "sentinel-7.0",
         }
     }
 
-    /// The server (`redis` or `valkey`) and the release the table was
-    /// generated from for this version (`7.0.15`, ...).
+    /// The server (`redis`, `valkey` or `sentinel`) and the release the
+    /// table was generated from for this version (`7.0.15`, ...).
     pub const fn release(self) -> (&'static str, &'static str) {
-        let [redis70, redis72, redis74, valkey72, valkey80] = SERVER_RELEASES;
+        let [redis70, redis72, redis74, valkey72, valkey80, sentinel70] = SERVER_RELEASES;
         match self {
             Self::Redis70 => redis70,
             Self::Redis72 => redis72,
             Self::Redis74 => redis74,
             Self::Valkey72 => valkey72,
             Self::Valkey80 => valkey80,
+            Self::Sentinel70 => sentinel70,
         }
+    }
+
+    /// Whether the server is a Redis Sentinel.
+    pub const fn is_sentinel(self) -> bool {
+        matches!(self, Self::Sentinel70)
     }
 
     /// Whether the server is Valkey.
@@ -126,8 +149,12 @@ impl ServerSet {
     pub const VALKEY72: Self = ServerVersion::Valkey72.set();
     /// Valkey 8.0.
     pub const VALKEY80: Self = ServerVersion::Valkey80.set();
+    /// Redis Sentinel 7.0.
+    pub const SENTINEL70: Self = ServerVersion::Sentinel70.set();
     /// Every version.
     pub const ALL: Self = Self((1 << ServerVersion::ALL.len()) - 1);
+    /// Every data server (every version but Sentinel's).
+    pub const DATA: Self = Self(Self::ALL.0 & !Self::SENTINEL70.0);
 
     /// Whether `version` is in the set.
     pub const fn has(self, version: ServerVersion) -> bool {
@@ -139,12 +166,13 @@ bitset_ops!(ServerSet);
 
 impl fmt::Debug for ServerSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: [(&str, ServerSet); 5] = [
+        let names: [(&str, ServerSet); 6] = [
             ("redis-7.0", Self::REDIS70),
             ("redis-7.2", Self::REDIS72),
             ("redis-7.4", Self::REDIS74),
             ("valkey-7.2", Self::VALKEY72),
             ("valkey-8.0", Self::VALKEY80),
+            ("sentinel-7.0", Self::SENTINEL70),
         ];
         super::write_bit_names(f, "ServerSet", u32::from(self.0), &names, |v| {
             u32::from(v.0)
@@ -197,7 +225,17 @@ mod tests {
 
     #[test]
     fn sets() {
-        assert_eq!(ServerSet::ALL.0, 0b1_1111);
+        assert_eq!(ServerSet::ALL.0, 0b11_1111);
+        assert_eq!(ServerSet::DATA.0, 0b1_1111);
+        for v in ServerVersion::DATA {
+            assert!(ServerSet::DATA.has(v) && !v.is_sentinel());
+        }
+        assert!(!ServerSet::DATA.has(ServerVersion::Sentinel70));
+        assert!(ServerVersion::Sentinel70.is_sentinel());
+        assert_eq!(
+            ServerVersion::parse("sentinel-7.0.15"),
+            Some(ServerVersion::Sentinel70)
+        );
         for v in ServerVersion::ALL {
             assert!(ServerSet::ALL.has(v));
             assert!(!ServerSet::NONE.has(v));
