@@ -10,23 +10,9 @@
 "use strict";
 
 const fs = require("fs");
+const { plain, errText, finish, crashed } = require("./runner_common");
 const Redis = require("ioredis");
 
-function plain(v) {
-  if (Buffer.isBuffer(v)) return v.toString("utf8");
-  if (Array.isArray(v)) return v.map(plain);
-  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(plain(k)), plain(x)]));
-  if (v && typeof v === "object") {
-    const o = {};
-    for (const k of Object.keys(v)) o[k] = plain(v[k]);
-    return o;
-  }
-  return v;
-}
-
-function errText(e) {
-  return e && e.message ? e.message : String(e);
-}
 
 async function main() {
   const spec = JSON.parse(fs.readFileSync(0, "utf8"));
@@ -34,7 +20,7 @@ async function main() {
   const timeoutMs = spec.timeoutMs || 15000;
   const guard = setTimeout(() => {
     out.error = out.error || `runner timed out after ${timeoutMs} ms`;
-    process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
+    finish(out);
   }, timeoutMs);
 
   const opts = {
@@ -99,10 +85,7 @@ async function main() {
   clearTimeout(guard);
   redis.disconnect();
   // Exit now: ioredis may keep a half-closed socket alive for up to 2 s.
-  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
+  finish(out);
 }
 
-main().catch((e) => {
-  const line = JSON.stringify({ connected: false, error: `runner crashed: ${errText(e)}`, results: [], events: [] });
-  process.stdout.write(line + "\n", () => process.exit(0));
-});
+main().catch(crashed);

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 from .paths import IOREDIS_RUNNER, tool
@@ -173,6 +174,31 @@ def redis_cli(
     )
 
 
+# ------------------------------------------------------------------ node clients
+
+
+def run_node_runner(script: Path | str, spec: dict, timeout: float) -> dict:
+    """Run one of the Node runners (e2e/*_runner.js) with `spec` as JSON on
+    stdin; returns the JSON object of its last output line."""
+    r = subprocess.run(
+        [tool("node"), str(script)],
+        input=json.dumps(spec).encode(),
+        capture_output=True,
+        timeout=timeout,
+    )
+    out = r.stdout.decode("utf-8", "replace").strip()
+    try:
+        doc = json.loads(out.splitlines()[-1]) if out else None
+    except json.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise RuntimeError(
+            f"{Path(script).name} failed (status {r.returncode}):\nstdout: {out[-2000:]}\n"
+            f"stderr: {r.stderr.decode('utf-8', 'replace')[-2000:]}"
+        )
+    return doc
+
+
 # ------------------------------------------------------------------ ioredis
 
 
@@ -235,22 +261,7 @@ def ioredis_run(
         spec["tls"] = t
     if options:
         spec["options"] = options
-    r = subprocess.run(
-        [tool("node"), str(IOREDIS_RUNNER)],
-        input=json.dumps(spec).encode(),
-        capture_output=True,
-        timeout=timeout,
-    )
-    out = r.stdout.decode("utf-8", "replace").strip()
-    try:
-        doc = json.loads(out.splitlines()[-1]) if out else None
-    except json.JSONDecodeError:
-        doc = None
-    if not isinstance(doc, dict):
-        raise RuntimeError(
-            f"ioredis runner failed (status {r.returncode}):\nstdout: {out[-2000:]}\n"
-            f"stderr: {r.stderr.decode('utf-8', 'replace')[-2000:]}"
-        )
+    doc = run_node_runner(IOREDIS_RUNNER, spec, timeout)
     return IoredisResult(
         connected=bool(doc.get("connected")),
         error=doc.get("error"),

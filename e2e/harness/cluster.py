@@ -30,13 +30,13 @@ Kubernetes: run inside a Redis pod).
 
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .clients import run_node_runner
 from .envoy import Envoy
 from .paths import E2E_DIR, tool
 from .procs import HarnessError, _bindable, wait_until
@@ -303,12 +303,4 @@ def node_cluster_run(client: str, nodes, commands, *, username: str | None = Non
         spec["password"] = password
     if spubsub:
         spec["spubsub"] = dict(spubsub)
-    r = subprocess.run([tool("node"), str(E2E_DIR / "cluster_runner.js")], input=json.dumps(spec).encode(),
-                       capture_output=True, timeout=timeout)  # fmt: skip
-    out = r.stdout.decode("utf-8", "replace").strip()
-    try:
-        doc = json.loads(out.splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        raise HarnessError(f"cluster runner failed ({r.returncode}): {out[-2000:]}\n"
-                           f"{r.stderr.decode('utf-8', 'replace')[-2000:]}") from None  # fmt: skip
-    return doc
+    return run_node_runner(E2E_DIR / "cluster_runner.js", spec, timeout)
