@@ -6,6 +6,9 @@
 //! all of them: each [`CommandSpec`](super::CommandSpec) says in
 //! [`servers`](super::CommandSpec::servers) which of these releases have it
 //! exactly so, and the `*_for` lookups take the configured version.
+//! Redis Sentinel is one more "version": the same code as Redis 7.0, but
+//! only the commands a Sentinel has (no keys, no QUIT, no RESET; SENTINEL
+//! and its subcommands besides), for a filter in front of a Sentinel's port.
 //!
 //! Each version stands for one release series and is generated from the
 //! release named by [`ServerVersion::release`] (the latest patch release in
