@@ -99,7 +99,7 @@ def _key_in_slot_of(c: RedisCluster, node, prefix: str = "app:") -> str:
     raise AssertionError(f"no key for {node}")
 
 
-def _both(c: RedisCluster, node, payload: bytes, *, client_auth: bytes, server_auth: bytes, replies: int):
+def _both(node, payload: bytes, *, client_auth: bytes, server_auth: bytes, replies: int):
     """The same commands through the filter (after `client_auth`) and
     straight to the node (after `server_auth`)."""
     via = raw_exchange(node.listener, client_auth + payload, until_replies=replies)
@@ -283,7 +283,7 @@ def test_readonly_replica_reads(cluster):
     key = next(k for k in keys if cluster.owner(cluster.keyslot(k)).index != replica.index
                and replica in cluster.replicas_of(cluster.owner(cluster.keyslot(k))))  # fmt: skip
     payload = C("GET", key) + C("READONLY") + C("GET", key) + C("READWRITE") + C("GET", key)
-    via, direct = _both(cluster, replica, payload, client_auth=C("AUTH", CLIENT_PASSWORD),
+    via, direct = _both(replica, payload, client_auth=C("AUTH", CLIENT_PASSWORD),
                         server_auth=C("AUTH", DEFAULT_SERVER_PASSWORD), replies=6)  # fmt: skip
     assert via.data == direct.data
     assert via.replies[1:] == [via.replies[1], "OK", b"r", "OK", via.replies[5]]
@@ -401,7 +401,7 @@ def test_acl_verdicts_match_the_nodes_on_every_node(cluster, user):
     password = USERS[user][0]
     payload = b"".join(C(*cmd) for cmd in ACL_COMMANDS)
     for n in cluster.nodes:
-        via, direct = _both(cluster, n, payload, client_auth=C("AUTH", user, password),
+        via, direct = _both(n, payload, client_auth=C("AUTH", user, password),
                             server_auth=C("AUTH", user, password), replies=len(ACL_COMMANDS) + 1)  # fmt: skip
         assert via.replies[0] == "OK" and direct.replies[0] == "OK"
         got = [_shape(c, r) for c, r in zip(ACL_COMMANDS, via.replies[1:])]
@@ -498,38 +498,26 @@ def test_live_slot_migration_ask_and_moved(cluster):
             a.set(k, "before")
     with Load(cluster, keys) as load:
         wait_until(lambda: load.ops > 50, 10, "clients running")
-        # Half way: some keys moved, the slot MIGRATING/IMPORTING.
-        with src.admin() as s, dst.admin() as d:
-            d.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src.node_id())
-            s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst.node_id())
-            s.execute_command("MIGRATE", "127.0.0.1", dst.redis.port, "", 0, 5000, "AUTH",
-                              DEFAULT_SERVER_PASSWORD, "KEYS", key0)  # fmt: skip
+        # Half way: the slot MIGRATING/IMPORTING, one key moved.
+        assert cluster.start_migration(slot, dst) is src
+        assert cluster.migrate_keys(slot, src, dst, keys=[key0]) == 1
         auth = dict(client_auth=C("AUTH", CLIENT_PASSWORD), server_auth=C("AUTH", DEFAULT_SERVER_PASSWORD))
-        via, direct = _both(cluster, src, C("GET", key0), replies=2, **auth)
+        via, direct = _both(src, C("GET", key0), replies=2, **auth)
         assert via.data == direct.data
         assert via.replies[1] == resp.Error(f"ASK {slot} 127.0.0.1:{dst.envoy.port}")
-        via, direct = _both(cluster, dst, C("GET", key0) + C("ASKING") + C("GET", key0), replies=4, **auth)
+        via, direct = _both(dst, C("GET", key0) + C("ASKING") + C("GET", key0), replies=4, **auth)
         # (The value itself changes: the clients keep writing it.)
         assert via.replies[:3] == direct.replies[:3]
         assert via.replies[1] == resp.Error(f"MOVED {slot} 127.0.0.1:{src.envoy.port}")
         assert via.replies[2] == "OK" and isinstance(via.replies[3], bytes)
         # The rest of the slot moves while the clients run.
         time.sleep(0.5)
-        with src.admin() as s:
-            while True:
-                batch = s.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10)
-                if not batch:
-                    break
-                s.execute_command("MIGRATE", "127.0.0.1", dst.redis.port, "", 0, 5000, "AUTH",
-                                  DEFAULT_SERVER_PASSWORD, "KEYS", *batch)  # fmt: skip
-                time.sleep(0.05)
-        for n in (dst, src, *[m for m in cluster.masters() if m not in (src, dst)]):
-            with n.admin() as a:
-                a.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst.node_id())
+        assert cluster.migrate_keys(slot, src, dst, pace=0.05) >= len(keys) - 1
+        cluster.end_migration(slot, src, dst)
         ops_at_switch = load.ops
         wait_until(lambda: load.ops > ops_at_switch + 50, 10, "clients after the migration")
     assert load.errors == [], load.errors[:5]
-    via, direct = _both(cluster, src, C("GET", key0), replies=2, **auth)
+    via, direct = _both(src, C("GET", key0), replies=2, **auth)
     assert via.data == direct.data
     assert via.replies[1] == resp.Error(f"MOVED {slot} 127.0.0.1:{dst.envoy.port}")
     with dst.admin() as a, src.admin() as b:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import random
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .clients import run_node_runner
@@ -44,7 +44,6 @@ from .redis_server import DEFAULT_SERVER_PASSWORD, RedisServer
 from .scope import Scope
 
 NODE_SOURCES = "127.0.1.0/24"
-SLOTS = 16384
 
 
 def node_source(index: int) -> str:
@@ -69,7 +68,6 @@ class ClusterNode:
     index: int
     redis: RedisServer
     envoy: Envoy
-    extra_conf: list[str] = field(default_factory=list)
 
     @property
     def listener(self) -> tuple[str, int]:
@@ -183,35 +181,43 @@ class RedisCluster:
                    procs=[n.redis.proc for n in self.nodes])  # fmt: skip
 
     # -- operator actions (on the nodes' own addresses, never through the filter)
-    def migrate_slot(self, slot: int, dst: ClusterNode, *, pace: float = 0.0, batch: int = 10) -> int:
-        """Move `slot` to master `dst` key by key (IMPORTING/MIGRATING, then
-        MIGRATE, then SETSLOT NODE everywhere), `pace` seconds between
-        batches so clients meet ASK redirects meanwhile. Returns the number
-        of keys moved."""
+    def start_migration(self, slot: int, dst: ClusterNode) -> ClusterNode:
+        """Mark `slot` IMPORTING on master `dst` and MIGRATING on its owner,
+        which is returned: from now on a key already moved is an ASK."""
         src = self.owner(slot)
         if src is dst:
             raise ValueError("slot already on dst")
-        src_id, dst_id = src.node_id(), dst.node_id()
-        moved = 0
         with src.admin() as s, dst.admin() as d:
-            d.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
-            s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+            d.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src.node_id())
+            s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst.node_id())
+        return src
+
+    def migrate_keys(self, slot: int, src: ClusterNode, dst: ClusterNode, *, keys=None,
+                     batch: int = 10, pace: float = 0.0) -> int:  # fmt: skip
+        """MIGRATE `keys` (default: every key left in `slot`, `batch` at a
+        time, `pace` seconds apart, so clients meet ASK meanwhile) from
+        `src` to `dst` over the nodes' own addresses. Returns how many."""
+        moved = 0
+        with src.admin() as s:
             while True:
-                keys = s.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
-                if not keys:
-                    break
+                todo = keys if keys is not None else s.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
+                if not todo:
+                    return moved
                 s.execute_command("MIGRATE", "127.0.0.1", dst.redis.port, "", 0, 5000,
-                                  "AUTH", self.password, "KEYS", *keys)  # fmt: skip
-                moved += len(keys)
+                                  "AUTH", self.password, "KEYS", *todo)  # fmt: skip
+                moved += len(todo)
+                if keys is not None:
+                    return moved
                 if pace:
                     time.sleep(pace)
-            d.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
-            s.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
-        for n in self.nodes:
-            if n is not src and n is not dst and n.role() == "master":
-                with n.admin() as c:
-                    c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
-        return moved
+
+    def end_migration(self, slot: int, src: ClusterNode, dst: ClusterNode) -> None:
+        """`slot` belongs to `dst` now: SETSLOT NODE on dst, src, then the
+        other masters."""
+        dst_id = dst.node_id()
+        for n in (dst, src, *[m for m in self.masters() if m not in (src, dst)]):
+            with n.admin() as c:
+                c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
 
     def failover(self, replica: ClusterNode, timeout: float = 30.0) -> None:
         """`CLUSTER FAILOVER` on `replica` (a coordinated manual failover),
@@ -263,7 +269,7 @@ def start_cluster(
             *(extra_conf or []),
         ]
         redis = scope.redis("password", name=f"node{i}", password=password, port=port, extra_conf=conf)
-        nodes.append(ClusterNode(i, redis, envoy, conf))
+        nodes.append(ClusterNode(i, redis, envoy))
     cluster = RedisCluster(scope, nodes, password)
     create = subprocess.run(
         [tool("redis-cli"), "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
