@@ -201,6 +201,26 @@ cli_in() { # cli_in DEPLOYMENT ARGS...
   shift
   k -n "$NS" exec "deploy/$deploy" -c "$deploy" -- redis-cli -h redis-single --no-auth-warning "$@"
 }
+
+# The intruder (a pod under another ServiceAccount) pings HOST: the
+# AuthorizationPolicy must close its connection before Redis answers at all.
+expect_intruder_refused() { # expect_intruder_refused HOST WHAT
+  local host="$1" what="$2" out rc=0
+  out="$(k -n "$NS" exec deploy/intruder -c intruder -- redis-cli -h "$host" PING 2>&1)" || rc=$?
+  case "$out" in
+    *PONG* | *NOAUTH*) die "the intruder reached $what: $out" ;;
+  esac
+  [ "$rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $out"
+  ok "intruder's connection closed (redis-cli: ${out//$'\n'/ })"
+}
+
+# A shipped WasmPlugin with only the module's location changed (to the image
+# in the local registry), patched offline into OUT, then applied.
+apply_wasmplugin_from_registry() { # apply_wasmplugin_from_registry FILE OUT
+  k patch --local -f "$1" --type merge -o yaml \
+    -p "{\"spec\":{\"url\":\"oci://${REGISTRY_NAME}:5000/${IMAGE}\",\"imagePullPolicy\":\"Always\"}}" >"$2"
+  k apply -f "$2"
+}
 client() { cli_in redis-client "$@"; }
 # The same, with commands on stdin (one connection for all of them).
 client_session() {
@@ -380,14 +400,7 @@ baseline() { [ "$(client AUTH "$SERVER_PASSWORD" 2>/dev/null)" = "OK" ]; }
 wait_for 120 "AUTH <server password> -> OK (straight to Redis, through Istio mTLS)" baseline
 
 step "AuthorizationPolicy: another ServiceAccount is refused before Redis"
-intruder_out=""
-intruder_rc=0
-intruder_out="$(cli_in intruder PING 2>&1)" || intruder_rc=$?
-case "$intruder_out" in
-  *PONG* | *NOAUTH*) die "the intruder reached Redis: $intruder_out" ;;
-esac
-[ "$intruder_rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $intruder_out"
-ok "intruder's connection closed (redis-cli: ${intruder_out//$'\n'/ })"
+expect_intruder_refused redis-single Redis
 
 # ---------------------------------------------------------------- the filter
 
@@ -493,21 +506,10 @@ else
   wait_for 120 "redis-cli -c -a <server password> SET {a}baseline 1 -> OK (straight to the nodes)" cl_baseline
 
   step "Redis Cluster: another ServiceAccount is refused before the nodes"
-  intruder_rc=0
-  intruder_out="$(k -n "$NS" exec deploy/intruder -c intruder -- redis-cli -h "redis-cluster.${CL_NS}" PING 2>&1)" ||
-    intruder_rc=$?
-  case "$intruder_out" in
-    *PONG* | *NOAUTH*) die "the intruder reached a Redis Cluster node: $intruder_out" ;;
-  esac
-  [ "$intruder_rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $intruder_out"
-  ok "intruder's connection closed (redis-cli: ${intruder_out//$'\n'/ })"
+  expect_intruder_refused "redis-cluster.${CL_NS}" "a Redis Cluster node"
 
   step "Redis Cluster: WasmPlugin $CL_WASMPLUGIN (image from $REGISTRY_NAME:5000)"
-  # The shipped file with only the module's location changed, patched offline.
-  k patch --local -f "$CL_WASMPLUGIN" --type merge -o yaml \
-    -p "{\"spec\":{\"url\":\"oci://${REGISTRY_NAME}:5000/${IMAGE}\",\"imagePullPolicy\":\"Always\"}}" \
-    >"$WORK/cluster-wasmplugin.yaml"
-  k apply -f "$WORK/cluster-wasmplugin.yaml"
+  apply_wasmplugin_from_registry "$CL_WASMPLUGIN" "$WORK/cluster-wasmplugin.yaml"
   cl_filtered() { [ "$(cl_cli redis-cluster AUTH "$CLIENT_PASSWORD" 2>/dev/null)" = "OK" ]; }
   wait_for 240 "the filter is in the client's sidecar (AUTH <client password> -> OK)" cl_filtered
 
@@ -620,22 +622,11 @@ ss_baseline() { [ "$(cart PING 2>/dev/null)" = "$NOAUTH" ] && [ "$(ops PING 2>/d
 wait_for 120 "cart and ops-console: PING -> NOAUTH (straight from Redis)" ss_baseline
 
 step "server side: another ServiceAccount is refused before Redis"
-intruder_out=""
-intruder_rc=0
-intruder_out="$(k -n "$NS" exec deploy/intruder -c intruder -- redis-cli -h "$SS_REDIS_HOST" PING 2>&1)" || intruder_rc=$?
-case "$intruder_out" in
-  *PONG* | *NOAUTH*) die "the intruder reached the shared Redis: $intruder_out" ;;
-esac
-[ "$intruder_rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $intruder_out"
-ok "intruder's connection closed (redis-cli: ${intruder_out//$'\n'/ })"
+expect_intruder_refused "$SS_REDIS_HOST" "the shared Redis"
 
 step "server side: WasmPlugin $SS_WASMPLUGIN (image from $REGISTRY_NAME:5000)"
-# The shipped file with only the module's location changed (as
-# e2e/kind/wasmplugin.yaml does for the client side), patched offline.
-k patch --local -f "$SS_WASMPLUGIN" --type merge -o yaml \
-  -p "{\"spec\":{\"url\":\"oci://${REGISTRY_NAME}:5000/${IMAGE}\",\"imagePullPolicy\":\"Always\"}}" \
-  >"$WORK/server-side-wasmplugin.yaml"
-k apply -f "$WORK/server-side-wasmplugin.yaml"
+# (As e2e/kind/wasmplugin.yaml does for the client side.)
+apply_wasmplugin_from_registry "$SS_WASMPLUGIN" "$WORK/server-side-wasmplugin.yaml"
 ss_filtered() { [ "$(cart SET cart:1 x 2>/dev/null)" = "OK" ]; }
 wait_for 240 "the filter is in Redis's sidecar (cart, no AUTH: SET cart:1 x -> OK)" ss_filtered
 
@@ -657,13 +648,7 @@ expect "ops: FLUSHALL -> NOPERM (@dangerous)" "$(noperm_command ops flushall)" "
 expect "cart: GET ops:1 -> NOPERM (key), though ops wrote it" "$NOPERM_KEY" "$(cart GET ops:1)"
 
 step "server side: the intruder is still refused"
-intruder_rc=0
-intruder_out="$(k -n "$NS" exec deploy/intruder -c intruder -- redis-cli -h "$SS_REDIS_HOST" PING 2>&1)" || intruder_rc=$?
-case "$intruder_out" in
-  *PONG* | *NOAUTH*) die "the intruder reached the shared Redis: $intruder_out" ;;
-esac
-[ "$intruder_rc" -ne 0 ] || die "redis-cli from the intruder succeeded: $intruder_out"
-ok "intruder's connection closed"
+expect_intruder_refused "$SS_REDIS_HOST" "the shared Redis"
 
 step "server side: no password in any client"
 for ns in shop ops; do
