@@ -61,7 +61,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from import_commands import (  # noqa: E402
-    ACL_CATEGORIES, CHANNEL_FLAGS, FLAG_ORDER, HIDDEN_FLAGS, KEY_FLAGS, RELEASES,
+    ACL_CATEGORIES, CHANNEL_FLAGS, DATA_RELEASES, FLAG_ORDER, HIDDEN_FLAGS, KEY_FLAGS, RELEASES,
     VISIBLE_FLAGS, digest_path, load_digest)
 
 # The release of the installed server, whose digest --check compares with it.

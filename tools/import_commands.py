@@ -69,6 +69,10 @@ RELEASES = [
     # Redis Sentinel of that Redis release (made from the redis sources).
     ("sentinel", "7.0.15", "Sentinel70"),
 ]
+# The data servers (what a redis-server or valkey-server answers; the
+# verify_* tools record and check their replies): every release but
+# Sentinel's. DATA_RELEASES[0] is the installed redis 7.0.15.
+DATA_RELEASES = [r for r in RELEASES if r[0] != "sentinel"]
 
 # COMMAND INFO's flag names, in addReplyFlagsForCommand order, then the two
 # it hides; the bit order of CommandFlags (src/command/mod.rs).

@@ -39,7 +39,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import newer_fixtures  # noqa: E402
 from gen_command_table import (  # noqa: E402
-    RELEASES, REPO_ROOT, start_server, stop_server, version_name)
+    DATA_RELEASES, RELEASES, REPO_ROOT, start_server, stop_server, version_name)
 from verify_noperm_replies import Raw as _Raw  # noqa: E402
 
 FIXTURE = os.path.join(REPO_ROOT, "src", "acl", "testdata", "acl_replies.json")
@@ -382,7 +382,8 @@ def main():
     ap.add_argument("--redis-server", default="redis-server")
     ap.add_argument("--server", action="append", default=[], metavar="VERSION=PATH")
     args = ap.parse_args()
-    known = [version_name(v) for _, _, v in RELEASES[1:]]
+    # The newer data servers: a Sentinel answers none of these cases.
+    known = [version_name(v) for _, _, v in DATA_RELEASES[1:]]
     servers = [("redis-7.0", args.redis_server)] + newer_fixtures.parse_servers(args.server, known)
     try:
         with open(FIXTURE) as f:

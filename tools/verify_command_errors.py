@@ -38,7 +38,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import newer_fixtures  # noqa: E402
 from gen_command_table import (  # noqa: E402
-    REPO_ROOT, RELEASES, start_server, stop_server, version_name)
+    REPO_ROOT, DATA_RELEASES, RELEASES, start_server, stop_server, version_name)
 
 FIXTURE = os.path.join(REPO_ROOT, "src", "command", "testdata",
                        "unauthenticated_replies.json")
@@ -265,7 +265,8 @@ def main():
     args = ap.parse_args()
     if args.nul_collisions:
         return nul_collisions(args.redis_server, args.nul_collisions)
-    known = [version_name(v) for _, _, v in RELEASES[1:]]
+    # The newer data servers: a Sentinel answers none of these cases.
+    known = [version_name(v) for _, _, v in DATA_RELEASES[1:]]
     servers = newer_fixtures.parse_servers(args.server, known)
     if args.skip_installed:
         with open(FIXTURE) as f:
