@@ -51,9 +51,9 @@
 //! This module knows commands only: nothing here knows users, rules or
 //! patterns (that is the ACL code's), and nothing writes to the network.
 
-use core::cmp::Ordering;
 use core::fmt;
 
+mod index;
 #[rustfmt::skip]
 mod table;
 
@@ -537,26 +537,28 @@ impl CommandSpec {
     }
 }
 
-/// Compares a lowercase table name with `key` as if `key` were lowercased.
-fn cmp_lowercased(table_name: &str, key: &[u8]) -> Ordering {
-    table_name
-        .bytes()
-        .cmp(key.iter().map(u8::to_ascii_lowercase))
-}
+/// Longer than any name in the table (a test checks): a longer key names
+/// nothing.
+const NAME_LEN_MAX: usize = 64;
 
 /// The entry of `specs` (sorted by `name_of`, entries of one name next to
 /// each other) named `key` that `version` has.
+///
+/// The key is lowercased once, so that the binary search compares plain
+/// bytes.
 fn search(
     specs: &'static [CommandSpec],
     key: &[u8],
     version: ServerVersion,
     name_of: impl Fn(&CommandSpec) -> &'static str,
 ) -> Option<&'static CommandSpec> {
-    let start = specs.partition_point(|spec| cmp_lowercased(name_of(spec), key).is_lt());
+    let mut buf = [0u8; NAME_LEN_MAX];
+    let lower = index::lowercase(key, &mut buf)?;
+    let start = specs.partition_point(|spec| name_of(spec).as_bytes() < lower);
     specs
         .get(start..)?
         .iter()
-        .take_while(|spec| cmp_lowercased(name_of(spec), key).is_eq())
+        .take_while(|spec| name_of(spec).as_bytes() == lower)
         .find(|spec| spec.exists_in(version))
 }
 
@@ -573,9 +575,8 @@ pub fn lookup_command(name: &[u8]) -> Option<&'static CommandSpec> {
 /// The top-level command named `name` (ASCII case-insensitive, whole byte
 /// string) that `version` has.
 pub fn lookup_command_for(name: &[u8], version: ServerVersion) -> Option<&'static CommandSpec> {
-    let name_of = |spec: &CommandSpec| spec.name;
-    search(COMMANDS, name, version, name_of)
-        .or_else(|| search(NEWER_COMMANDS, name, version, name_of))
+    let mut buf = [0u8; NAME_LEN_MAX];
+    index::lookup(index::lowercase(name, &mut buf)?, version)
 }
 
 /// Every entry of the table, of every release, in [`CommandSpec::id`]

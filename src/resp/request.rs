@@ -501,30 +501,61 @@ impl RequestParser {
                         return self.finish_inline(input, *pos, out, authenticated);
                     }
                 },
-                Phase::MultibulkLine => match self.scan_line(input, pos, out, b'\r') {
-                    LineScan::Partial => return Signal::NeedMore,
-                    LineScan::TooBig => return self.fail(ProtocolError::TooBigMultibulkCount),
-                    LineScan::Complete => {
-                        if let Some(event) =
-                            self.finish_multibulk_line(input, *pos, out, authenticated)
-                        {
-                            return event;
+                Phase::MultibulkLine | Phase::BulkLine => {
+                    let multibulk = self.phase == Phase::MultibulkLine;
+                    let (first, number) = match whole_line(&self.line, input, *pos) {
+                        // The common case: the line is read where it lies.
+                        Some((first, digits, end)) => {
+                            self.sink(input, *pos..end, out);
+                            *pos = end;
+                            (first, parse_redis_int(digits))
                         }
+                        None => match self.scan_line(input, pos, out, b'\r') {
+                            LineScan::Partial => return Signal::NeedMore,
+                            LineScan::TooBig => {
+                                return self.fail(if multibulk {
+                                    ProtocolError::TooBigMultibulkCount
+                                } else {
+                                    ProtocolError::TooBigBulkCount
+                                });
+                            }
+                            LineScan::Complete => (
+                                self.line.first().copied().unwrap_or(0),
+                                parse_redis_int(self.line_digits()),
+                            ),
+                        },
+                    };
+                    let event = if multibulk {
+                        self.finish_multibulk_line(number, input, *pos, out, authenticated)
+                    } else {
+                        self.finish_bulk_line(first, number, *pos, authenticated)
+                    };
+                    if let Some(event) = event {
+                        return event;
                     }
-                },
-                Phase::BulkLine => match self.scan_line(input, pos, out, b'\r') {
-                    LineScan::Partial => return Signal::NeedMore,
-                    LineScan::TooBig => return self.fail(ProtocolError::TooBigBulkCount),
-                    LineScan::Complete => {
-                        if let Some(event) = self.finish_bulk_line(*pos, authenticated) {
-                            return event;
-                        }
-                    }
-                },
+                }
                 Phase::BulkData { left } => {
                     let available = input.len().saturating_sub(*pos);
                     if available == 0 {
                         return Signal::NeedMore;
+                    }
+                    if let Some(whole) = usize::try_from(left)
+                        .ok()
+                        .and_then(|left| left.checked_add(2))
+                        .filter(|&whole| whole <= available)
+                    {
+                        // The payload and the two bytes after it are all
+                        // here: one step instead of two.
+                        if self.mode != Mode::Forward {
+                            let bytes = input.get(*pos..*pos + whole - 2).unwrap_or_default();
+                            self.args.extend_arg(self.arg_index, bytes);
+                        }
+                        self.sink(input, *pos..*pos + whole, out);
+                        *pos += whole;
+                        if let Some(event) = self.finish_arg(*pos) {
+                            return event;
+                        }
+                        continue;
                     }
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(available);
                     let range = *pos..*pos + take;
@@ -707,14 +738,16 @@ impl RequestParser {
         self.line.get(1..end).unwrap_or_default()
     }
 
+    /// A `*<count>` line has been read; `count` is its digits, parsed.
     fn finish_multibulk_line(
         &mut self,
+        count: Option<i64>,
         input: &[u8],
         at: usize,
         out: &mut Output,
         authenticated: bool,
     ) -> Option<Signal> {
-        let count = match parse_redis_int(self.line_digits()) {
+        let count = match count {
             Some(n) if n <= i64::from(i32::MAX) => n,
             _ => return Some(self.fail(ProtocolError::InvalidMultibulkLength)),
         };
@@ -731,12 +764,19 @@ impl RequestParser {
         None
     }
 
-    fn finish_bulk_line(&mut self, at: usize, authenticated: bool) -> Option<Signal> {
-        let first = self.line.first().copied().unwrap_or(0);
+    /// A bulk length line has been read: its first byte and its digits,
+    /// parsed.
+    fn finish_bulk_line(
+        &mut self,
+        first: u8,
+        len: Option<i64>,
+        at: usize,
+        authenticated: bool,
+    ) -> Option<Signal> {
         if first != b'$' {
             return Some(self.fail(ProtocolError::ExpectedDollar(first)));
         }
-        let len = match parse_redis_int(self.line_digits()) {
+        let len = match len {
             Some(n) if (0..=MAX_BULK_LEN).contains(&n) => n as u64,
             _ => return Some(self.fail(ProtocolError::InvalidBulkLength)),
         };
@@ -847,6 +887,30 @@ impl RequestParser {
         self.terminator_at = None;
         self.line_stuck = false;
     }
+}
+
+/// The longest length line [`whole_line`] reads in place: `$`, a sign, 19
+/// digits, `\r` and the byte after it fit; anything longer is invalid and
+/// left to [`RequestParser::scan_line`], which knows every way it fails.
+const WHOLE_LINE_MAX: usize = 32;
+
+/// A length line that lies whole in `input` from `at`, with the byte Redis
+/// skips after its `\r`: its first byte, its digits and where it ends,
+/// read in place. `None` when part of it came in an earlier chunk (`line`
+/// holds it), when it runs past the input, when a NUL comes before its
+/// `\r`, or when it is too long to be valid: `scan_line` reads those
+/// (and fails them) exactly as Redis does. Where both apply, they agree.
+fn whole_line<'i>(line: &[u8], input: &'i [u8], at: usize) -> Option<(u8, &'i [u8], usize)> {
+    if !line.is_empty() {
+        return None;
+    }
+    let rest = input.get(at..)?;
+    let window = rest.get(..rest.len().min(WHOLE_LINE_MAX))?;
+    let cr = window.iter().position(|&b| b == b'\r' || b == 0)?;
+    if window.get(cr) != Some(&b'\r') || rest.len() <= cr + 1 {
+        return None;
+    }
+    Some((*rest.first()?, rest.get(1..cr)?, at + cr + 2))
 }
 
 /// `sdssplitargs` found unbalanced quotes.

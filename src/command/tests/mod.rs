@@ -39,6 +39,42 @@ fn table_is_from_7_0_15() {
 }
 
 #[test]
+fn every_name_is_lowercase_and_fits_the_lookup_buffer() {
+    for spec in all_specs() {
+        assert!(spec.name.len() <= super::NAME_LEN_MAX, "{}", spec.name);
+        assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+    }
+    assert!(lookup_command(&[b'g'; super::NAME_LEN_MAX + 1]).is_none());
+    assert_eq!(lookup_command(b"gEt").map(|c| c.name), Some("get"));
+}
+
+#[test]
+fn the_name_index_finds_what_the_table_holds() {
+    for version in ServerVersion::ALL {
+        for spec in COMMANDS.iter().chain(super::table::NEWER_COMMANDS) {
+            let upper = spec.name.to_ascii_uppercase();
+            let in_table =
+                super::search(COMMANDS, upper.as_bytes(), version, |s| s.name).or_else(|| {
+                    super::search(
+                        super::table::NEWER_COMMANDS,
+                        upper.as_bytes(),
+                        version,
+                        |s| s.name,
+                    )
+                });
+            let found = lookup_command_for(upper.as_bytes(), version);
+            assert_eq!(found.map(|s| s.id), in_table.map(|s| s.id), "{}", spec.name);
+            assert_eq!(
+                found.is_some(),
+                spec.exists_in(version) || in_table.is_some()
+            );
+        }
+        assert!(lookup_command_for(b"nosuchcommand", version).is_none());
+        assert!(lookup_command_for(b"get\0", version).is_none());
+    }
+}
+
+#[test]
 fn table_is_sorted_unique_lowercase() {
     // Sorted by name; entries of one name are for disjoint releases, in
     // the order of their first release.
