@@ -26,6 +26,19 @@ pub fn parse_redis_int(digits: &[u8]) -> Option<i64> {
     if digits.is_empty() || digits.len() >= 21 {
         return None;
     }
+    if digits.len() <= 18 && matches!(digits.first(), Some(b'1'..=b'9')) {
+        // Every length on the wire comes here: a positive number of at most
+        // 18 digits cannot overflow, so it needs no checked arithmetic.
+        let mut value: i64 = 0;
+        for &byte in digits {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            value = value * 10 + i64::from(digit);
+        }
+        return Some(value);
+    }
     if digits == b"0" {
         return Some(0);
     }

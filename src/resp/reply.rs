@@ -302,6 +302,44 @@ impl ReplyFramer {
     }
 }
 
+/// Where the top-level reply that lies whole in `input` from `at` ends, if
+/// it is one value and no aggregate: a simple line (`+ - : , ( # _`) or a
+/// blob (`$ ! =`, or the null `$-1`). Read in place in one pass: the fast
+/// path for the replies almost every chunk holds.
+///
+/// `None` whenever [`ReplyFramer`] might do anything with those bytes but
+/// read them, from a frame start, as one reply to the same end: an
+/// aggregate or push, a reply that runs past the input, or any line the
+/// framer would refuse. The caller then uses the framer, which decides
+/// those cases. (A property test holds the two to agreeing.)
+pub fn whole_simple_reply(input: &[u8], at: usize) -> Option<usize> {
+    let rest = input.get(at..)?;
+    let (&kind, line) = rest.split_first()?;
+    let cr = line.iter().position(|&b| b == b'\r')?;
+    if line.get(cr + 1) != Some(&b'\n') {
+        return None;
+    }
+    let after_line = at + 1 + cr + 2;
+    match kind {
+        b'+' | b'-' | b':' | b',' | b'(' | b'#' | b'_' => Some(after_line),
+        b'$' | b'!' | b'=' => {
+            // The framer keeps at most 20 length bytes.
+            let digits = line.get(..cr).filter(|d| d.len() <= 20)?;
+            match super::parse_redis_int(digits)? {
+                -1 if kind == b'$' => Some(after_line),
+                len if len >= 0 => {
+                    let end = after_line
+                        .checked_add(usize::try_from(len).ok()?)?
+                        .checked_add(2)?;
+                    (input.get(end.checked_sub(1)?) == Some(&b'\n')).then_some(end)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Reads values from the start of a complete frame kept by the caller.
 #[derive(Clone, Copy, Debug)]
 pub struct FrameReader<'a> {
@@ -550,6 +588,31 @@ mod tests {
             }
             let mut reader = FrameReader::new(&input);
             let _ = (reader.aggregate(b"*"), reader.bulk(), reader.integer(), reader.line());
+        }
+
+        #[test]
+        fn whole_simple_reply_agrees_with_the_framer(
+            kind in proptest::sample::select(b"+-:,(#_$!=*%>~|?".to_vec()),
+            body in proptest::collection::vec(proptest::sample::select(
+                b"0123456789-?\r\nab".to_vec()), 0..30),
+            len in proptest::option::of(-3i64..40),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            // A type byte, then either a well-formed length line or loose
+            // bytes of the kinds that matter, then anything.
+            let mut input = vec![kind];
+            match len {
+                Some(len) => input.extend_from_slice(format!("{len}\r\n").as_bytes()),
+                None => input.extend_from_slice(&body),
+            }
+            input.extend_from_slice(&tail);
+            let Some(end) = whole_simple_reply(&input, 0) else {
+                return Ok(());
+            };
+            let mut framer = ReplyFramer::new();
+            let mut pos = 0;
+            proptest::prop_assert_eq!(framer.advance(&input, &mut pos), Ok(true));
+            proptest::prop_assert_eq!(pos, end);
         }
     }
 }

@@ -502,7 +502,13 @@ impl RequestParser {
                     }
                 },
                 Phase::MultibulkLine | Phase::BulkLine => {
-                    let multibulk = self.phase == Phase::MultibulkLine;
+                    let multibulk = matches!(self.phase, Phase::MultibulkLine);
+                    if !multibulk
+                        && self.mode == Mode::Forward
+                        && self.skip_forwarded(input, pos, out, authenticated)
+                    {
+                        continue;
+                    }
                     let (first, number) = match whole_line(&self.line, input, *pos) {
                         // The common case: the line is read where it lies.
                         Some((first, digits, end)) => {
@@ -809,6 +815,51 @@ impl RequestParser {
         None
     }
 
+    /// Hands on, in one step, the arguments of a forwarded command that lie
+    /// whole in the input from `*pos` (length line, payload, trailer), as
+    /// the general path would one phase at a time; stops at the first that
+    /// does not, or whose length line the general path must judge. Returns
+    /// whether it took any.
+    fn skip_forwarded(
+        &mut self,
+        input: &[u8],
+        pos: &mut usize,
+        out: &mut Output,
+        authenticated: bool,
+    ) -> bool {
+        let start = *pos;
+        let mut at = start;
+        while self.args_left > 0 {
+            let Some((b'$', digits, data)) = whole_line(&self.line, input, at) else {
+                break;
+            };
+            let Some(len) = parse_redis_int(digits).filter(|&n| {
+                (0..=MAX_BULK_LEN).contains(&n) && (authenticated || n <= UNAUTHENTICATED_MAX_BULK)
+            }) else {
+                break;
+            };
+            let Some(end) = usize::try_from(len)
+                .ok()
+                .and_then(|len| data.checked_add(len)?.checked_add(2))
+                .filter(|&end| end <= input.len())
+            else {
+                break;
+            };
+            at = end;
+            self.args_left -= 1;
+            self.arg_index += 1;
+        }
+        if at == start {
+            return false;
+        }
+        out.pass(input, start..at);
+        *pos = at;
+        if self.args_left == 0 {
+            self.phase = Phase::Complete;
+        }
+        true
+    }
+
     /// Called when an argument's trailer is consumed.
     fn finish_arg(&mut self, at: usize) -> Option<Signal> {
         self.args_left = self.args_left.saturating_sub(1);
@@ -911,6 +962,94 @@ fn whole_line<'i>(line: &[u8], input: &'i [u8], at: usize) -> Option<(u8, &'i [u
         return None;
     }
     Some((*rest.first()?, rest.get(1..cr)?, at + cr + 2))
+}
+
+/// A length line in its plain form, lying whole in `input` from `at`:
+/// `kind`, a number of at most 18 digits without a leading zero (or `0`),
+/// `\r` and the byte Redis skips after it. Its number and where it ends,
+/// read in one pass. `None` for every other line, valid or not: the
+/// general path ([`whole_line`], [`parse_redis_int`]) reads those.
+fn plain_length_line(input: &[u8], at: usize, kind: u8) -> Option<(u64, usize)> {
+    let rest = input.get(at..)?;
+    let (&first, rest) = rest.split_first()?;
+    if first != kind {
+        return None;
+    }
+    let mut value: u64 = 0;
+    let mut digits = 0;
+    for &byte in rest.iter().take(19) {
+        match byte {
+            b'0'..=b'9' => {
+                if digits == 1 && value == 0 {
+                    return None; // a leading zero
+                }
+                value = value * 10 + u64::from(byte - b'0');
+                digits += 1;
+            }
+            b'\r' if digits > 0 && digits <= 18 => {
+                // `\r` and the byte after it must be there.
+                rest.get(digits + 1)?;
+                return Some((value, at + 1 + digits + 2));
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// A multibulk command that lies whole in the input, read in place by
+/// [`whole_command`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WholeCommand<'i> {
+    /// The first argument.
+    pub name: &'i [u8],
+    /// Number of arguments, the name included.
+    pub argc: usize,
+    /// Where the command ends in the input.
+    pub end: usize,
+}
+
+/// The multibulk command of an authenticated client that lies whole in
+/// `input` from `at`, read in place in one pass: the fast path for the
+/// commands that are forwarded untouched, which are almost all of them.
+///
+/// `None` whenever [`RequestParser`] might do anything with those bytes but
+/// read them, from idle, as one ordinary command of an authenticated
+/// client, to the same end, offering the same name: the command runs past
+/// the input, a line is not one [`whole_line`] reads, a count or length is
+/// one the parser refuses or treats specially (`*0`, negative), or the name
+/// is longer than [`NAME_MAX`]. The caller then uses the parser, which
+/// decides those cases exactly as Redis does. (A property test holds the
+/// two to agreeing.)
+pub fn whole_command(input: &[u8], at: usize) -> Option<WholeCommand<'_>> {
+    let (argc, mut next) = plain_length_line(input, at, b'*')?;
+    if argc == 0 || argc > i32::MAX as u64 {
+        return None;
+    }
+    let mut name: &[u8] = &[];
+    for index in 0..argc {
+        let (len, data) = plain_length_line(input, next, b'$')?;
+        if len > MAX_BULK_LEN as u64 {
+            return None;
+        }
+        let len = usize::try_from(len).ok()?;
+        let end = data.checked_add(len)?.checked_add(2)?;
+        if end > input.len() {
+            return None;
+        }
+        if index == 0 {
+            if len > NAME_MAX {
+                return None;
+            }
+            name = input.get(data..data + len)?;
+        }
+        next = end;
+    }
+    Some(WholeCommand {
+        name,
+        argc: usize::try_from(argc).ok()?,
+        end: next,
+    })
 }
 
 /// `sdssplitargs` found unbalanced quotes.
@@ -1466,6 +1605,49 @@ mod tests {
             }
             chunks.push(rest);
             proptest::prop_assert_eq!(whole, drive(&chunks, authenticated, policy));
+        }
+
+        #[test]
+        fn whole_command_agrees_with_the_parser(
+            args in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), 1..6),
+            edit in proptest::option::of((0usize..200, proptest::prelude::any::<u8>())),
+            cut in proptest::option::of(0usize..200),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+        ) {
+            // Encoded commands, sometimes with a byte changed, cut short or
+            // followed by more: whatever whole_command reads, the parser
+            // reads the same way.
+            let mut input = encode(&args);
+            if let Some((at, byte)) = edit {
+                let at = at % input.len();
+                input[at] = byte;
+            }
+            if let Some(cut) = cut {
+                input.truncate(cut.min(input.len()));
+            }
+            input.extend_from_slice(&tail);
+            let Some(fast) = whole_command(&input, 0) else {
+                return Ok(());
+            };
+            let mut parser = RequestParser::new();
+            let mut out = Output::default();
+            out.begin();
+            parser.begin_chunk();
+            let mut pos = 0;
+            match parser.next(&input, &mut pos, &mut out, true) {
+                Event::Decide(head) => {
+                    proptest::prop_assert_eq!(head.name, Some(fast.name));
+                    proptest::prop_assert_eq!(head.argc, fast.argc);
+                    proptest::prop_assert!(!head.inline);
+                }
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+            parser.decide(&input, &mut out, Disposition::Forward);
+            let event = parser.next(&input, &mut pos, &mut out, true);
+            proptest::prop_assert!(matches!(event, Event::Forwarded), "{event:?}");
+            proptest::prop_assert_eq!(pos, fast.end);
+            proptest::prop_assert!(parser.is_idle());
         }
 
         #[test]

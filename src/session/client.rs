@@ -12,7 +12,7 @@ use crate::acl::log::{Entry, Reason};
 use crate::command::{self, CommandError, CommandSpec};
 use crate::config::Config;
 use crate::resp::output::Output;
-use crate::resp::request::{Args, Disposition, Event, Head, REDIS_READ_LEN};
+use crate::resp::request::{self, Args, Disposition, Event, Head, REDIS_READ_LEN, RequestParser};
 use crate::users::UserId;
 
 use super::acl_commands;
@@ -59,6 +59,9 @@ pub(super) struct ClientSide {
     /// The user the client's mTLS identity maps to (`downstream.identities`):
     /// the user it starts as, and returns to on `RESET`.
     pub(super) mapped: Option<UserId>,
+    /// Some user has a server identity of its own
+    /// ([`Config::has_user_upstreams`], which the configuration fixes).
+    user_upstreams: bool,
 }
 
 /// Who a client is when it connects (and after `RESET`): its mapped user;
@@ -112,6 +115,7 @@ impl ClientSide {
             scratch: acl::Scratch::default(),
             resp3: false,
             upstream: UpstreamIdentity::default(),
+            user_upstreams: config.has_user_upstreams(),
         }
     }
 
@@ -155,7 +159,7 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
 /// One chunk of client bytes: from the host, or held while the server
 /// connection switched identity (see [`Replication::Switching`]).
 pub(super) fn process<'a>(
-    parser: &mut crate::resp::request::RequestParser,
+    parser: &mut RequestParser,
     out: &'a mut Output,
     state: &mut State,
     input: &'a [u8],
@@ -193,6 +197,18 @@ pub(super) fn process<'a>(
     let mut pos = 0;
     loop {
         state.client.in_read_window(pos);
+        if state.forwards_plainly(parser) {
+            // The fast path: the commands that go on untouched, as many as
+            // follow one another whole, in one step.
+            let from = pos;
+            while let Some(end) = state.forwards_whole(input, pos) {
+                pos = end;
+            }
+            if pos > from {
+                out.pass(input, from..pos);
+                continue;
+            }
+        }
         let authenticated = state.client.identity.authenticated;
         match parser.next(input, &mut pos, out, authenticated) {
             Event::NeedMore => break,
@@ -308,6 +324,33 @@ enum Collected {
 }
 
 impl State {
+    /// Whether the fast path may be tried, for the commands almost every
+    /// chunk holds: no command is partly read, the client is in, its user
+    /// may run everything, and no user has a server identity of its own.
+    /// None of that changes while the fast path runs: it takes only
+    /// commands that change nothing.
+    fn forwards_plainly(&self, parser: &RequestParser) -> bool {
+        parser.is_idle()
+            && self.client.identity.authenticated
+            && !self.client.user_upstreams
+            && self
+                .config
+                .users()
+                .permissions_of(self.client.identity.user)
+                .is_full()
+    }
+
+    /// With [`forwards_plainly`](Self::forwards_plainly): where the command
+    /// that lies whole in the input at `pos` ends, if it is none the
+    /// session treats specially, so that [`decide`](Self::decide) would
+    /// say `Forward` with nothing to do after it. It is then handed on
+    /// without the parser's events.
+    fn forwards_whole(&self, input: &[u8], pos: usize) -> Option<usize> {
+        let command = request::whole_command(input, pos)?;
+        let base = command::lookup_command_for(command.name, self.config.server_version);
+        (classify(base) == Special::Other).then_some(command.end)
+    }
+
     fn decide(&mut self, head: &Head, input: &[u8], out: &mut Output) -> Disposition {
         self.client.after_forward = AfterForward::Nothing;
         self.client.collected = None;

@@ -162,6 +162,11 @@ impl Pending {
         Some(entry)
     }
 
+    /// Whether no marker awaits its reply.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Whether the bounds are exceeded.
     pub fn overflowing(&self) -> bool {
         self.queue.len() > MAX_PENDING_MARKERS || self.reply_bytes > MAX_PENDING_REPLY_BYTES

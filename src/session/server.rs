@@ -7,7 +7,7 @@
 //! streams through as it arrives.
 
 use crate::resp::output::Output;
-use crate::resp::reply::FrameReader;
+use crate::resp::reply::{FrameReader, whole_simple_reply};
 
 use super::pending::{Action, Answered, Reply};
 use super::{
@@ -125,6 +125,18 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
                 out.pass(input, pos..input.len());
                 break;
             }
+            if state.replies_pass_plainly() {
+                // The fast path: replies that go on untouched, as many as
+                // follow one another whole, in one step.
+                let from = pos;
+                while let Some(end) = whole_simple_reply(input, pos) {
+                    pos = end;
+                }
+                if pos > from {
+                    out.pass(input, from..pos);
+                    continue;
+                }
+            }
             state.begin_frame(input, pos);
         }
         let start = pos;
@@ -178,6 +190,22 @@ pub(super) fn on_data<'a>(session: &'a mut Session, input: &'a [u8]) -> Step<'a>
 }
 
 impl State {
+    /// The fast path: whether a reply that is no aggregate, lying whole in
+    /// the chunk, passes untouched with nothing to note, as
+    /// [`route_frame`](Self::route_frame) would pass it: no reply is
+    /// awaited for the filter itself (its `AUTH`, a marker, a re-`AUTH`),
+    /// none is held back, the server's credentials were accepted, and no
+    /// `SYNC` is under way. (Only aggregates can confirm subscriptions.)
+    fn replies_pass_plainly(&self) -> bool {
+        self.pending.is_empty()
+            && !self.server.expect_auth_reply
+            && self.server.stash_pending == 0
+            && self.server.stash.is_none()
+            && self.server.upstream_failure.is_none()
+            && matches!(self.replication, Replication::No)
+            && self.server.flow == Flow::Open
+    }
+
     fn begin_frame(&mut self, input: &[u8], at: usize) {
         let frame = &mut self.server.frame;
         frame.kind = input.get(at).copied().unwrap_or(0);
