@@ -248,6 +248,31 @@ impl Args {
         }
     }
 
+    /// Retains the first `n` arguments of the command [`whole_command`]
+    /// read at `at` in `input`, as the parser retains them (the same
+    /// bounds), with its argument count: for the checks that read
+    /// arguments, on the fast path.
+    pub fn retain_whole(&mut self, input: &[u8], at: usize, command: &WholeCommand<'_>, n: usize) {
+        self.clear();
+        self.argc = command.argc;
+        let Some((_, mut next)) = plain_length_line(input, at, b'*') else {
+            return;
+        };
+        for _ in 0..n.min(command.argc) {
+            let Some((len, data)) = plain_length_line(input, next, b'$') else {
+                return;
+            };
+            let Some(end) = usize::try_from(len)
+                .ok()
+                .and_then(|len| data.checked_add(len))
+            else {
+                return;
+            };
+            self.push_whole(input.get(data..end).unwrap_or_default());
+            next = end + 2;
+        }
+    }
+
     fn push_whole(&mut self, bytes: &[u8]) {
         self.start_arg(bytes.len());
         self.extend_arg(self.spans.len().saturating_sub(1), bytes);
@@ -969,6 +994,7 @@ fn whole_line<'i>(line: &[u8], input: &'i [u8], at: usize) -> Option<(u8, &'i [u
 /// `\r` and the byte Redis skips after it. Its number and where it ends,
 /// read in one pass. `None` for every other line, valid or not: the
 /// general path ([`whole_line`], [`parse_redis_int`]) reads those.
+#[inline(always)] // two call sites on the fast path; a call costs more than the body
 fn plain_length_line(input: &[u8], at: usize, kind: u8) -> Option<(u64, usize)> {
     let rest = input.get(at..)?;
     let (&first, rest) = rest.split_first()?;
@@ -987,7 +1013,7 @@ fn plain_length_line(input: &[u8], at: usize, kind: u8) -> Option<(u64, usize)> 
                 digits += 1;
             }
             b'\r' if digits > 0 && digits <= 18 => {
-                // `\r` and the byte after it must be there.
+                // The byte Redis skips after the `\r` must be there too.
                 rest.get(digits + 1)?;
                 return Some((value, at + 1 + digits + 2));
             }

@@ -12,7 +12,9 @@ use crate::acl::log::{Entry, Reason};
 use crate::command::{self, CommandError, CommandSpec};
 use crate::config::Config;
 use crate::resp::output::Output;
-use crate::resp::request::{self, Args, Disposition, Event, Head, REDIS_READ_LEN, RequestParser};
+use crate::resp::request::{
+    self, Args, Disposition, Event, HOLD_MAX, Head, REDIS_READ_LEN, RequestParser,
+};
 use crate::users::UserId;
 
 use super::acl_commands;
@@ -62,6 +64,8 @@ pub(super) struct ClientSide {
     /// Some user has a server identity of its own
     /// ([`Config::has_user_upstreams`], which the configuration fixes).
     user_upstreams: bool,
+    /// The arguments of a whole command the fast path has the gate judge.
+    whole_args: Args,
 }
 
 /// Who a client is when it connects (and after `RESET`): its mapped user;
@@ -116,6 +120,7 @@ impl ClientSide {
             resp3: false,
             upstream: UpstreamIdentity::default(),
             user_upstreams: config.has_user_upstreams(),
+            whole_args: Args::default(),
         }
     }
 
@@ -330,25 +335,59 @@ impl State {
     /// None of that changes while the fast path runs: it takes only
     /// commands that change nothing.
     fn forwards_plainly(&self, parser: &RequestParser) -> bool {
-        parser.is_idle()
-            && self.client.identity.authenticated
-            && !self.client.user_upstreams
-            && self
-                .config
-                .users()
-                .permissions_of(self.client.identity.user)
-                .is_full()
+        parser.is_idle() && self.client.identity.authenticated && !self.client.user_upstreams
     }
 
     /// With [`forwards_plainly`](Self::forwards_plainly): where the command
     /// that lies whole in the input at `pos` ends, if it is none the
-    /// session treats specially, so that [`decide`](Self::decide) would
-    /// say `Forward` with nothing to do after it. It is then handed on
-    /// without the parser's events.
-    fn forwards_whole(&self, input: &[u8], pos: usize) -> Option<usize> {
+    /// session treats specially and the client's user may run it as it is,
+    /// so that [`decide`](Self::decide) would say `Forward` with nothing to
+    /// do after it. It is then handed on without the parser's events.
+    ///
+    /// A user not allowed everything has the command judged by the same
+    /// gate, given the arguments the gate asks for, all at once; a command
+    /// the gate would refuse, or hold past [`HOLD_MAX`], is left to the
+    /// general path, which refuses it.
+    fn forwards_whole(&mut self, input: &[u8], pos: usize) -> Option<usize> {
         let command = request::whole_command(input, pos)?;
-        let base = command::lookup_command_for(command.name, self.config.server_version);
-        (classify(base) == Special::Other).then_some(command.end)
+        let config = &*self.config;
+        let base = command::lookup_command_for(command.name, config.server_version);
+        if classify(base) != Special::Other {
+            return None;
+        }
+        let permissions = config.users().permissions_of(self.client.identity.user);
+        if !permissions.is_full() {
+            if command.end - pos > HOLD_MAX {
+                return None;
+            }
+            let client = &mut self.client;
+            // The name and the first argument (a subcommand, or the first
+            // key) first; then as many as the gate asks for.
+            let mut have = command.argc.min(2);
+            loop {
+                client.whole_args.retain_whole(input, pos, &command, have);
+                let head = Head {
+                    argc: command.argc,
+                    name: Some(command.name),
+                    inline: false,
+                    args: &client.whole_args,
+                    complete_args: have,
+                    over_hold: false,
+                };
+                match gate::check(
+                    permissions,
+                    &head,
+                    base,
+                    client.in_multi,
+                    &mut client.scratch,
+                ) {
+                    Gate::Pass => break,
+                    Gate::Wait(n) if n > have && n <= command.argc => have = n,
+                    Gate::Wait(_) | Gate::Refuse(_) => return None,
+                }
+            }
+        }
+        Some(command.end)
     }
 
     fn decide(&mut self, head: &Head, input: &[u8], out: &mut Output) -> Disposition {

@@ -116,20 +116,35 @@ pub(super) fn check(
         command::args_needed(spec, head.argc).max(head.argc.min(2))
     };
     let known = have.min(needed);
-    let argv: Vec<&[u8]> = (0..known)
-        .map(|i| args.get(i).unwrap_or_default())
-        .collect();
+    // Most commands need a few arguments: those are borrowed on the stack,
+    // not collected into an allocation per command.
+    let mut few: [&[u8]; 8] = [&[]; 8];
+    let many: Vec<&[u8]>;
+    let argv: &[&[u8]] = match few.get_mut(..known) {
+        Some(slots) => {
+            for (i, slot) in slots.iter_mut().enumerate() {
+                *slot = args.get(i).unwrap_or_default();
+            }
+            slots
+        }
+        None => {
+            many = (0..known)
+                .map(|i| args.get(i).unwrap_or_default())
+                .collect();
+            &many
+        }
+    };
     let whole = |i: usize| args.is_whole(i);
     // (Unless a first argument could still allow it: `+select|0`.)
     let first_arg_pending = known < 2 && head.argc >= 2 && permissions.has_first_args(spec);
-    let verdict = permissions.check_command(spec, &acl::Argv { args: &argv, whole });
+    let verdict = permissions.check_command(spec, &acl::Argv { args: argv, whole });
     if let (Err(denial), false) = (verdict, first_arg_pending) {
         return refuse(spec, denial);
     }
     if have < needed {
         return wait_or_refuse(needed, head, spec);
     }
-    let argv = acl::Argv { args: &argv, whole };
+    let argv = acl::Argv { args: argv, whole };
     match permissions.check(spec, &argv, scratch) {
         Ok(()) => sort_options(permissions, spec, &argv, scratch),
         Err(denial) => refuse(spec, denial),
