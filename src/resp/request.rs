@@ -255,10 +255,17 @@ impl Args {
     pub fn retain_whole(&mut self, input: &[u8], at: usize, command: &WholeCommand<'_>, n: usize) {
         self.clear();
         self.argc = command.argc;
+        let n = n.min(command.argc);
+        if let Some(spans) = command.spans.get(..n) {
+            for &(start, end) in spans {
+                self.push_whole(input.get(start..end).unwrap_or_default());
+            }
+            return;
+        }
         let Some((_, mut next)) = plain_length_line(input, at, b'*') else {
             return;
         };
-        for _ in 0..n.min(command.argc) {
+        for _ in 0..n {
             let Some((len, data)) = plain_length_line(input, next, b'$') else {
                 return;
             };
@@ -1033,7 +1040,14 @@ pub struct WholeCommand<'i> {
     pub argc: usize,
     /// Where the command ends in the input.
     pub end: usize,
+    /// Where its first [`WHOLE_SPANS`] arguments' payloads lie in the
+    /// input, for [`Args::retain_whole`].
+    spans: [(usize, usize); WHOLE_SPANS],
 }
+
+/// Arguments whose place [`WholeCommand`] records: as many as the ACL check
+/// reads of most commands.
+const WHOLE_SPANS: usize = 4;
 
 /// The multibulk command of an authenticated client that lies whole in
 /// `input` from `at`, read in place in one pass: the fast path for the
@@ -1052,8 +1066,11 @@ pub fn whole_command(input: &[u8], at: usize) -> Option<WholeCommand<'_>> {
     if argc == 0 || argc > i32::MAX as u64 {
         return None;
     }
+    let name_at = next;
     let mut name: &[u8] = &[];
-    for index in 0..argc {
+    let mut spans = [(0, 0); WHOLE_SPANS];
+    let mut next_span = spans.iter_mut();
+    for _ in 0..argc {
         let (len, data) = plain_length_line(input, next, b'$')?;
         if len > MAX_BULK_LEN as u64 {
             return None;
@@ -1063,11 +1080,14 @@ pub fn whole_command(input: &[u8], at: usize) -> Option<WholeCommand<'_>> {
         if end > input.len() {
             return None;
         }
-        if index == 0 {
+        if next == name_at {
             if len > NAME_MAX {
                 return None;
             }
             name = input.get(data..data + len)?;
+        }
+        if let Some(span) = next_span.next() {
+            *span = (data, data + len);
         }
         next = end;
     }
@@ -1075,6 +1095,7 @@ pub fn whole_command(input: &[u8], at: usize) -> Option<WholeCommand<'_>> {
         name,
         argc: usize::try_from(argc).ok()?,
         end: next,
+        spans,
     })
 }
 
