@@ -141,22 +141,37 @@ fn round_trips(session: &mut Session, requests: &[u8], replies: &[u8], iteration
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        eprintln!(
-            "usage: instructions <passthrough|auth|acl>-<set|get>-<depth> <iterations>\n  e.g. instructions auth-set-16 1000"
-        );
-        std::process::exit(2);
+    // `cargo bench` and `cargo test --benches` add flags of their own
+    // (`--bench`): without a scenario, every one runs a few times, as a
+    // check that they still set up and pass their chunks through.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    match &args[..] {
+        [] => {
+            for kind in ["passthrough", "auth", "acl"] {
+                for test in ["set", "get"] {
+                    run(&format!("{kind}-{test}-16"), 3);
+                }
+            }
+        }
+        [scenario, iterations] => run(scenario, iterations.parse().expect("iterations")),
+        _ => {
+            eprintln!(
+                "usage: instructions <passthrough|auth|acl>-<set|get>-<depth> <iterations>\n  e.g. instructions auth-set-16 1000"
+            );
+            std::process::exit(2);
+        }
     }
-    let parts: Vec<&str> = args[1].split('-').collect();
+}
+
+fn run(scenario: &str, iterations: usize) {
+    let parts: Vec<&str> = scenario.split('-').collect();
     let [kind, test, depth] = parts[..] else {
-        panic!(
-            "scenario must be <configuration>-<test>-<depth>: {:?}",
-            args[1]
-        );
+        panic!("scenario must be <configuration>-<test>-<depth>: {scenario:?}");
     };
     let depth: usize = depth.parse().expect("depth");
-    let iterations: usize = args[2].parse().expect("iterations");
     let (json, auth) = configuration(kind);
     let parsed = config::parse(json.as_bytes(), &|_| None).expect("configuration");
     let mut session = authenticated(Rc::new(parsed.config), auth);
