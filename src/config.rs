@@ -41,7 +41,6 @@ use crate::secret::{MAX_SECRET_LEN, Secret, wipe_string};
 use crate::users::{self, DEFAULT_USER, MAX_ACL_LINE_LEN, MAX_USERS, User, UserDirectory, UserId};
 use base64::Engine as _;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -106,7 +105,10 @@ pub struct Downstream {
 /// written with a trailing `*`).
 #[derive(Clone, Debug, Default)]
 pub struct Identities {
-    exact: BTreeMap<String, UserId>,
+    /// Sorted by identity, one entry each (a later duplicate replaces the
+    /// earlier): looked up by binary search. A sorted `Vec` rather than a
+    /// `BTreeMap`: the same lookups, ~9 KB less wasm without any B-tree.
+    exact: Vec<(String, UserId)>,
     /// Longest first, so the most specific prefix wins.
     prefixes: Vec<(String, UserId)>,
 }
@@ -121,8 +123,8 @@ impl Identities {
     /// matching prefix.
     pub fn lookup(&self, peer: &[u8]) -> Option<UserId> {
         let peer = std::str::from_utf8(peer).ok()?;
-        if let Some(user) = self.exact.get(peer) {
-            return Some(*user);
+        if let Ok(at) = self.exact.binary_search_by(|(id, _)| id.as_str().cmp(peer)) {
+            return self.exact.get(at).map(|(_, user)| *user);
         }
         self.prefixes
             .iter()
@@ -628,10 +630,18 @@ impl Parser<'_> {
         let mut default_upstream = None;
         let mut others = Vec::with_capacity(lines.len());
         let mut other_upstreams = Vec::with_capacity(lines.len());
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        // Sorted by name, for a binary search.
+        let mut seen: Vec<(String, usize)> = Vec::with_capacity(lines.len());
         for (index, (user, own_upstream)) in lines.into_iter().enumerate() {
             let user_path = format!("{users_path}[{index}]");
-            if let Some(first) = seen.insert(user.name().to_owned(), index) {
+            let first = match seen.binary_search_by(|(name, _)| name.as_str().cmp(user.name())) {
+                Ok(at) => seen.get(at).map(|(_, first)| *first),
+                Err(at) => {
+                    seen.insert(at, (user.name().to_owned(), index));
+                    None
+                }
+            };
+            if let Some(first) = first {
                 return Err(ConfigError::new(
                     &user_path,
                     format!(
@@ -1010,7 +1020,15 @@ fn identities(node: &Json, path: &str, users: &UserDirectory) -> Result<Identiti
             });
             prefixes.insert(at, (body.to_owned(), id));
         } else {
-            identities.exact.insert(identity.clone(), id);
+            let exact = &mut identities.exact;
+            match exact.binary_search_by(|(other, _)| other.cmp(identity)) {
+                Ok(at) => {
+                    if let Some(entry) = exact.get_mut(at) {
+                        entry.1 = id;
+                    }
+                }
+                Err(at) => exact.insert(at, (identity.clone(), id)),
+            }
         }
     }
     Ok(identities)
@@ -1288,6 +1306,25 @@ mod tests {
             .collect();
         assert_eq!(scripts.len(), 1, "{:?}", parsed.warnings);
         assert!(scripts[0].starts_with("downstream.users: user 's' may run scripts"));
+    }
+
+    #[test]
+    fn exact_identities_the_last_of_a_name_wins() {
+        let parsed = ok(
+            r#"{"downstream": {"users": ["user u0 on nopass", "user u1 on nopass"],
+            "identities": {"b": "u0", "a": "u1", "c": "u0", "a": "u0", "b": "u1"}}}"#,
+        );
+        let config = &parsed.config;
+        let user = |peer: &str| {
+            config
+                .mapped_user(peer.as_bytes())
+                .map(|id| config.users().user_name(id).to_owned())
+        };
+        assert_eq!(user("a").as_deref(), Some("u0"));
+        assert_eq!(user("b").as_deref(), Some("u1"));
+        assert_eq!(user("c").as_deref(), Some("u0"));
+        assert_eq!(user("d"), None);
+        assert_eq!(user(""), None);
     }
 
     #[test]
