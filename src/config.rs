@@ -1037,8 +1037,13 @@ fn identities(node: &Json, path: &str, users: &UserDirectory) -> Result<Identiti
 /// `server_version`: `redis-7.0`, `redis-7.2`, `redis-7.4`, `valkey-7.2`,
 /// `valkey-8.0` (a patch number, `valkey-8.0.1`, is accepted and ignored).
 fn server_version(node: &Json, path: &str) -> Result<ServerVersion, ConfigError> {
-    let names: Vec<&str> = ServerVersion::ALL.iter().map(|v| v.name()).collect();
-    let expected = format!("one of {}", names.join(", "));
+    let mut expected = "one of ".to_owned();
+    for (i, version) in ServerVersion::ALL.iter().enumerate() {
+        if i > 0 {
+            expected.push_str(", ");
+        }
+        expected.push_str(version.name());
+    }
     match node {
         Json::String(text) => ServerVersion::parse(text).ok_or_else(|| {
             ConfigError::new(
