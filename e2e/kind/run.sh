@@ -11,9 +11,9 @@
 #   KEEP=1 e2e/kind/run.sh     keep the cluster and the registry afterwards
 #
 # Needs: docker (running), kind, kubectl, curl, tar, sha256sum or shasum, and
-# what ./dev build needs (Rust). Downloads istioctl (checksum-verified) into
-# .e2e-run/kind/. Every manifest it applies is a file of istio/ or e2e/kind/,
-# validated offline by e2e/test_istio_manifests.py.
+# what ./dev build needs (Rust, binaryen's wasm-opt). Downloads istioctl
+# (checksum-verified) into .e2e-run/kind/. Every manifest it applies is a
+# file of istio/ or e2e/kind/, validated offline by e2e/test_istio_manifests.py.
 #
 # Settings (environment):
 #   CLUSTER           kind cluster name (default envoy-redis-auth); reused if it exists

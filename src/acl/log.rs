@@ -315,8 +315,147 @@ impl LogStore for MemoryLog {
     }
 }
 
+/// `ACL LOG`'s `age-seconds`: what Redis's `addReplyDouble` prints for
+/// `age_ms / 1000.0`, C's `printf("%.17g", ...)`, without the float
+/// formatting of `core::fmt` (about 25 KB of the wasm). The double is
+/// `mantissa * 2^exp` exactly; for every `u64` it is 0 or in
+/// `[0.001, 1.9e16)`, so `mantissa * 10^19` and the shifts fit in a `u128`
+/// and the 17 significant digits come out exact, rounded half to even. In
+/// that range `%.17g` is always the fixed notation, trailing zeros dropped.
+pub fn age_seconds_g17(age_ms: u64) -> String {
+    const LOW: u128 = 10_000_000_000_000_000; // 10^16: 17 digits
+    let value = age_ms as f64 / 1000.0;
+    if value == 0.0 {
+        return "0".to_owned();
+    }
+    let bits = value.to_bits();
+    // Normal (>= 0.001): the implicit leading bit is there.
+    let mantissa = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1075;
+    // The 17 digits: value * 10^shift, shift = 16 - (decimal exponent).
+    let mut shift: u32 = 19;
+    let mut digits = loop {
+        let scaled = mantissa * 10u128.pow(shift);
+        let rounded = if exp >= 0 {
+            scaled << exp
+        } else {
+            let k = exp.unsigned_abs();
+            let (q, r, half) = (scaled >> k, scaled & ((1 << k) - 1), 1 << (k - 1));
+            q + u128::from(r > half || (r == half && q & 1 == 1))
+        };
+        if rounded < LOW * 10 || shift == 0 {
+            break rounded;
+        }
+        shift -= 1;
+    };
+    let mut decimals = shift;
+    if digits == LOW * 10 {
+        // Rounded up to 18 digits: one decimal fewer.
+        digits = LOW;
+        decimals = decimals.saturating_sub(1);
+    }
+    // Below 10^17: a u64, whose formatting needs no u128 division.
+    let text = u64::try_from(digits).unwrap_or(0).to_string();
+    let decimals = usize::try_from(decimals).unwrap_or(0);
+    let (mut out, frac) = match text.len().checked_sub(decimals) {
+        Some(at) if at > 0 => {
+            let (int_part, frac) = text.split_at_checked(at).unwrap_or((&text, ""));
+            (int_part.to_owned(), frac.to_owned())
+        }
+        // Below 1: 0.000ddd.
+        _ => (
+            "0".to_owned(),
+            "0".repeat(decimals.saturating_sub(text.len())) + &text,
+        ),
+    };
+    let frac = frac.trim_end_matches('0');
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    /// The reference: `session::acl_commands::format_g17`, as it was.
+    fn format_g17(value: f64) -> String {
+        if value == 0.0 {
+            return "0".to_owned();
+        }
+        let scientific = format!("{value:.16e}");
+        let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+        let exponent: i32 = exponent.parse().unwrap_or(0);
+        let trim = |digits: &str| -> String {
+            if digits.contains('.') {
+                digits
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
+                    .to_owned()
+            } else {
+                digits.to_owned()
+            }
+        };
+        if !(-4..17).contains(&exponent) {
+            let sign = if exponent < 0 { '-' } else { '+' };
+            return format!("{}e{sign}{:02}", trim(mantissa), exponent.abs());
+        }
+        let decimals = usize::try_from(16 - exponent).unwrap_or(0);
+        trim(&format!("{value:.decimals$}"))
+    }
+
+    #[test]
+    fn age_seconds_like_printf() {
+        assert_eq!(age_seconds_g17(0), "0");
+        assert_eq!(age_seconds_g17(1), "0.001");
+        assert_eq!(age_seconds_g17(1500), "1.5");
+        assert_eq!(age_seconds_g17(12_345), "12.345000000000001");
+        assert_eq!(age_seconds_g17(100_000), "100");
+        let check = |ms: u64| {
+            assert_eq!(
+                age_seconds_g17(ms),
+                format_g17(ms as f64 / 1000.0),
+                "{ms} ms"
+            );
+        };
+        for ms in 0..200_000 {
+            check(ms);
+        }
+        for shift in 0..64 {
+            let p = 1u64 << shift;
+            for ms in [p - 1, p, p + 1, p.wrapping_mul(3)] {
+                check(ms);
+            }
+        }
+        let mut ten = 1u64;
+        while let Some(next) = ten.checked_mul(10) {
+            for ms in [
+                ten - 1,
+                ten,
+                ten + 1,
+                ten.wrapping_mul(5),
+                ten.wrapping_mul(125),
+            ] {
+                check(ms);
+            }
+            ten = next;
+        }
+        for ms in [u64::MAX, u64::MAX - 1, u64::MAX / 3, 9_007_199_254_740_993] {
+            check(ms);
+        }
+        // A fixed pseudo-random sample over the whole range, and over
+        // realistic ages (up to a year).
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..300_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check(x);
+            check(x >> (x % 64));
+            check(x % 31_536_000_000);
+        }
+    }
+
     use super::*;
 
     fn entry(object: &str, time_ms: u64) -> Entry {

@@ -9,7 +9,6 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use crate::session::SessionEvent;
 
@@ -29,7 +28,9 @@ pub struct Metrics {
     identity_mapped: Option<u32>,
     /// Per-user denial counters, defined on a user's first denial. Bounded:
     /// the names come from the configuration (at most `MAX_USERS` + 1).
-    denied_by_user: RefCell<HashMap<String, Denied>>,
+    /// Sorted by name, for a binary search: no hash table (and no SipHash)
+    /// in the wasm, and no name copied but on a user's first denial.
+    denied_by_user: RefCell<Vec<(String, Denied)>>,
 }
 
 /// The three denial counters of one scope (all users, or one).
@@ -124,7 +125,7 @@ impl Metrics {
             vm_memory: gauge("redis_auth.vm_memory_bytes"),
             denied: Denied::define("redis_auth."),
             identity_mapped: counter("redis_auth.identity_mapped"),
-            denied_by_user: RefCell::new(HashMap::new()),
+            denied_by_user: RefCell::new(Vec::new()),
         }
     }
 
@@ -177,10 +178,18 @@ impl Metrics {
             SessionEvent::Denied { user, reason, .. } => {
                 self.denied.record(reason);
                 let mut by_user = self.denied_by_user.borrow_mut();
-                let counters = by_user.entry(user.clone()).or_insert_with(|| {
-                    Denied::define(&format!("redis_auth.user.{}.", stat_segment(user)))
-                });
-                counters.record(reason);
+                let counters = match by_user.binary_search_by(|(name, _)| name.cmp(user)) {
+                    Ok(at) => by_user.get(at).map(|(_, counters)| *counters),
+                    Err(at) => {
+                        let counters =
+                            Denied::define(&format!("redis_auth.user.{}.", stat_segment(user)));
+                        by_user.insert(at, (user.clone(), counters));
+                        Some(counters)
+                    }
+                };
+                if let Some(counters) = counters {
+                    counters.record(reason);
+                }
                 return;
             }
         });

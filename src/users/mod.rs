@@ -20,7 +20,6 @@
 use crate::acl::{Permissions, RuleError, Selector};
 use crate::command::ServerVersion;
 use crate::secret::{MAX_SECRET_LEN, PasswordHash};
-use std::collections::BTreeSet;
 use std::fmt;
 use subtle::{Choice, ConstantTimeEq};
 
@@ -392,13 +391,15 @@ impl UserDirectory {
         if others.len() > MAX_USERS {
             return Err(DirectoryError::TooManyUsers);
         }
-        let mut seen = BTreeSet::new();
+        // Sorted, for a binary search (no B-tree in the wasm).
+        let mut seen: Vec<&str> = Vec::with_capacity(others.len());
         for user in &others {
             if user.name == DEFAULT_USER {
                 return Err(DirectoryError::DefaultUserRedefined);
             }
-            if !seen.insert(user.name.as_str()) {
-                return Err(DirectoryError::DuplicateUser(user.name.clone()));
+            match seen.binary_search(&user.name.as_str()) {
+                Ok(_) => return Err(DirectoryError::DuplicateUser(user.name.clone())),
+                Err(at) => seen.insert(at, user.name.as_str()),
             }
         }
         let mut users = Vec::with_capacity(others.len().saturating_add(1));
