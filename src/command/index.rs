@@ -1,39 +1,60 @@
 //! The top-level commands by name, for the lookup every client command
 //! makes ([`super::lookup_command_for`]).
 //!
-//! Built once per VM on first use from the static table: a hash map from
-//! each lowercase name to its entries (one per range of releases, in table
-//! order: [`COMMANDS`] first), so that a lookup costs one hash of the name
-//! and one comparison, where a binary search over the table made a dozen
-//! comparisons. Subcommands, looked up far more rarely, are searched in the
+//! Built once per VM on first use from the static table: an open-addressing
+//! hash table of every top-level entry of every release (one per range of
+//! releases), so that a lookup costs one hash of the name and a comparison
+//! or two, where a binary search over the table made a dozen comparisons. Subcommands, looked up far more rarely, are searched in the
 //! table itself.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::table::{COMMANDS, NEWER_COMMANDS};
 use super::{CommandSpec, NAME_LEN_MAX, ServerVersion};
 
-type Index = HashMap<&'static [u8], Vec<&'static CommandSpec>, BuildHasherDefault<NameHasher>>;
+/// Slots of the open-addressing table: a power of two, at least twice the
+/// top-level entries (a test checks), so that probes stay short.
+const SLOTS: usize = 1024;
 
-/// The top-level entry named `name` (lowercase) that `version` has.
-pub(super) fn lookup(lower: &[u8], version: ServerVersion) -> Option<&'static CommandSpec> {
-    static INDEX: OnceLock<Index> = OnceLock::new();
-    INDEX
-        .get_or_init(build)
-        .get(lower)?
-        .iter()
-        .copied()
-        .find(|spec| spec.exists_in(version))
+/// Each slot holds nothing (0) or an entry of [`entries`] plus one; every
+/// top-level entry of every release has a slot, found from its name's hash
+/// by linear probing.
+struct Index {
+    slots: Vec<u16>,
+    entries: Vec<&'static CommandSpec>,
 }
 
-fn build() -> Index {
-    let mut index = Index::default();
-    for spec in COMMANDS.iter().chain(NEWER_COMMANDS) {
-        index.entry(spec.name.as_bytes()).or_default().push(spec);
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let entries: Vec<&'static CommandSpec> = COMMANDS.iter().chain(NEWER_COMMANDS).collect();
+        let mut slots = vec![0u16; SLOTS];
+        for (n, spec) in entries.iter().enumerate() {
+            let mut at = hash(spec.name.as_bytes());
+            while slots.get(at).is_some_and(|&slot| slot != 0) {
+                at = (at + 1) % SLOTS;
+            }
+            if let (Some(slot), Ok(value)) = (slots.get_mut(at), u16::try_from(n + 1)) {
+                *slot = value;
+            }
+        }
+        Index { slots, entries }
+    })
+}
+
+/// The top-level entry named `lower` (lowercase) that `version` has. A
+/// release has at most one entry of a name.
+pub(super) fn lookup(lower: &[u8], version: ServerVersion) -> Option<&'static CommandSpec> {
+    let index = index();
+    let mut at = hash(lower);
+    loop {
+        let slot = usize::from(*index.slots.get(at)?);
+        let spec = index.entries.get(slot.checked_sub(1)?)?;
+        if spec.name.as_bytes() == lower && spec.exists_in(version) {
+            return Some(spec);
+        }
+        at = (at + 1) % SLOTS;
     }
-    index
 }
 
 /// Lowercases `key` into `buf`; `None` if it is longer than any name.
@@ -44,28 +65,30 @@ pub(super) fn lowercase<'b>(key: &[u8], buf: &'b mut [u8; NAME_LEN_MAX]) -> Opti
     Some(lower)
 }
 
-/// FxHash (rustc's): a multiply and a rotate per word, which is all a map
-/// of a few hundred short, fixed, trusted names needs. (The names hashed at
-/// lookup come from clients, but the map never grows, so a collision costs
-/// a comparison, not a denial of service.)
-#[derive(Default)]
-struct NameHasher(u64);
+/// FxHash (rustc's) of a name, as a slot: a multiply and a rotate per
+/// byte, which is all a table of a few hundred short, fixed names needs.
+/// (The names looked up come from clients, but the table never grows: a
+/// collision costs a comparison, not a denial of service.)
+fn hash(name: &[u8]) -> usize {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let hash = name.iter().fold(0u64, |hash, &byte| {
+        (hash.rotate_left(5) ^ u64::from(byte)).wrapping_mul(SEED)
+    });
+    // The high bits mix best.
+    (hash >> 54) as usize % SLOTS
+}
 
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
-        }
-        for &byte in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(SEED);
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn finish(&self) -> u64 {
-        self.0
+    #[test]
+    fn the_table_stays_at_most_half_full() {
+        assert!(
+            index().entries.len() * 2 <= SLOTS,
+            "{}",
+            index().entries.len()
+        );
+        assert!(SLOTS.is_power_of_two() && SLOTS <= usize::from(u16::MAX));
     }
 }

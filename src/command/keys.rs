@@ -554,11 +554,12 @@ pub fn channels(spec: &CommandSpec, argc: usize, out: &mut Vec<ChannelRef>) {
     let Some(c) = spec.channels else {
         return;
     };
+    let start = usize::from(c.start);
     let stop = c
         .count
-        .map_or(argc, |n| c.start.saturating_add(n))
+        .map_or(argc, |n| start.saturating_add(usize::from(n)))
         .min(argc);
-    out.extend((c.start..stop).map(|pos| ChannelRef {
+    out.extend((start..stop).map(|pos| ChannelRef {
         pos,
         flags: c.flags,
     }));
@@ -579,9 +580,11 @@ pub fn channels(spec: &CommandSpec, argc: usize, out: &mut Vec<ChannelRef>) {
 pub fn args_needed(spec: &CommandSpec, argc: usize) -> usize {
     let name = if spec.is_subcommand() { 2 } else { 1 };
     let keys = keys_args_needed(spec, argc).unwrap_or(argc);
-    let channels = spec
-        .channels
-        .map_or(0, |c| c.count.map_or(argc, |n| c.start.saturating_add(n)));
+    let channels = spec.channels.map_or(0, |c| {
+        c.count.map_or(argc, |n| {
+            usize::from(c.start).saturating_add(usize::from(n))
+        })
+    });
     name.max(keys).max(channels).min(argc)
 }
 

@@ -226,10 +226,11 @@ impl fmt::Debug for ChannelFlags {
 pub struct ChannelSpec {
     /// How the command uses them.
     pub flags: ChannelFlags,
-    /// Index of the first channel argument.
-    pub start: usize,
+    /// Index of the first channel argument. (Bytes, as every command has
+    /// them at 1: every table entry carries this.)
+    pub start: u8,
     /// How many there are; `None`: every argument from `start` on.
-    pub count: Option<usize>,
+    pub count: Option<u8>,
 }
 
 // Builders for the generated table, short so that its rows stay readable.

@@ -431,7 +431,7 @@ impl CommandSpec {
         }
     }
 
-    const fn channels(self, flags: &[ChannelFlags], start: usize, count: Option<usize>) -> Self {
+    const fn channels(self, flags: &[ChannelFlags], start: u8, count: Option<u8>) -> Self {
         let mut bits = 0;
         let mut rest = flags;
         while let [first, tail @ ..] = rest {

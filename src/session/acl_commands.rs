@@ -55,9 +55,9 @@ impl Protocol {
         }
     }
 
-    /// `addReplyDouble`: `%.17g`, as a bulk string in RESP2.
-    fn double(self, out: &mut Vec<u8>, value: f64) {
-        let text = format_g17(value);
+    /// `addReplyDouble` of a double already formatted (`%.17g`), as a bulk
+    /// string in RESP2.
+    fn double_text(self, out: &mut Vec<u8>, text: &str) {
         if self.resp3 {
             out.push(b',');
             out.extend_from_slice(text.as_bytes());
@@ -335,7 +335,8 @@ fn acl_log(
         write_bulk(out, b"username");
         write_bulk(out, &entry.username);
         write_bulk(out, b"age-seconds");
-        protocol.double(out, now.saturating_sub(entry.time_ms) as f64 / 1000.0);
+        let age = crate::acl::log::age_seconds_g17(now.saturating_sub(entry.time_ms));
+        protocol.double_text(out, &age);
         write_bulk(out, b"client-info");
         write_bulk(out, &entry.client_info);
         if ids {
@@ -346,47 +347,6 @@ fn acl_log(
             write_bulk(out, b"timestamp-last-updated");
             protocol.integer(out, entry.time_ms);
         }
-    }
-}
-
-/// C's `printf("%.17g", value)` for finite values.
-fn format_g17(value: f64) -> String {
-    if value == 0.0 {
-        return "0".to_owned();
-    }
-    let scientific = format!("{value:.16e}");
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let trim = |digits: &str| -> String {
-        if digits.contains('.') {
-            digits
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_owned()
-        } else {
-            digits.to_owned()
-        }
-    };
-    if !(-4..17).contains(&exponent) {
-        let sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{}e{sign}{:02}", trim(mantissa), exponent.abs());
-    }
-    let decimals = usize::try_from(16 - exponent).unwrap_or(0);
-    trim(&format!("{value:.decimals$}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_g17;
-
-    #[test]
-    fn doubles_like_printf() {
-        assert_eq!(format_g17(0.0), "0");
-        assert_eq!(format_g17(1.5), "1.5");
-        assert_eq!(format_g17(12.345), "12.345000000000001");
-        assert_eq!(format_g17(0.001), "0.001");
-        assert_eq!(format_g17(100.0), "100");
-        assert_eq!(format_g17(1e20), "1e+20");
     }
 }
 
