@@ -11,6 +11,27 @@
 /// Whether `string` matches the glob `pattern`, exactly as Redis's
 /// `stringmatchlen(pattern, plen, string, slen, 0)` decides.
 pub fn matches(pattern: &[u8], string: &[u8]) -> bool {
+    // The shapes almost every key pattern has, decided without the
+    // matcher: a literal (`user:1`), and a literal followed by stars only
+    // (`cache:*`), which matches a string that starts with the literal and
+    // is not empty (the matcher skips the stars once the string is used up,
+    // and a star never matches an empty string).
+    let literal = pattern
+        .iter()
+        .position(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
+        .unwrap_or(pattern.len());
+    match pattern.split_at_checked(literal) {
+        Some((literal, [])) => return string == literal,
+        Some((literal, stars)) if stars.iter().all(|&b| b == b'*') => {
+            return !string.is_empty() && string.starts_with(literal);
+        }
+        _ => {}
+    }
+    general(pattern, string)
+}
+
+/// `stringmatchlen` itself, for every pattern.
+fn general(pattern: &[u8], string: &[u8]) -> bool {
     let mut skip_longer = false;
     Matcher { pattern }.run(0, string, &mut skip_longer, 0)
 }
@@ -141,7 +162,17 @@ impl Matcher<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{general, matches};
+
+    proptest::proptest! {
+        #[test]
+        fn the_shortcuts_are_the_matcher(
+            pattern in proptest::collection::vec(proptest::sample::select(b"ab:*?[]\\-^\0".to_vec()), 0..8),
+            string in proptest::collection::vec(proptest::sample::select(b"ab:*\0".to_vec()), 0..8),
+        ) {
+            proptest::prop_assert_eq!(matches(&pattern, &string), general(&pattern, &string));
+        }
+    }
 
     #[test]
     fn basics() {

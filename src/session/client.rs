@@ -211,6 +211,9 @@ pub(super) fn process<'a>(
             }
             if pos > from {
                 out.pass(input, from..pos);
+                if pos == input.len() {
+                    break; // what the idle parser would say: NeedMore
+                }
                 continue;
             }
         }
