@@ -3,14 +3,17 @@
 
   direct             redis-benchmark -> redis-server
   tcp_proxy          -> Envoy tcp_proxy -> redis-server             (the bare sidecar)
+  wasm_floor         -> Envoy [bench/floor: a proxy-wasm filter that only reads
+                        each chunk + tcp_proxy]: what Envoy's Wasm machinery
+                        costs any filter that looks at its bytes
   filter_passthrough -> Envoy [envoy-redis-auth, no auth configured + tcp_proxy]
   filter             -> Envoy [envoy-redis-auth: client AUTH answered, server AUTH injected]
   filter_acl         -> the same, as a user with key patterns and a command
                         allow-list, so that every command is checked
   redis_proxy        -> Envoy's native redis_proxy (downstream_auth_passwords)
 
-Every path authenticates (redis-benchmark -a): direct, tcp_proxy and
-filter_passthrough with the server password, filter with the client
+Every path authenticates (redis-benchmark -a): direct, tcp_proxy,
+wasm_floor and filter_passthrough with the server password, filter with the client
 password, filter_acl as the restricted user, redis_proxy with its
 downstream password.
 
@@ -69,7 +72,10 @@ ACL_USER = "bench"
 ACL_PASSWORD = "bench-acl-pw"
 ACL_LINE = f"user {ACL_USER} on >{ACL_PASSWORD} ~key:* ~counter:* -@all +set +get +ping +config|get"
 TESTS = ("set", "get")
-TARGETS = ("direct", "tcp_proxy", "filter_passthrough", "filter", "filter_acl", "redis_proxy")
+TARGETS = ("direct", "tcp_proxy", "wasm_floor", "filter_passthrough", "filter", "filter_acl", "redis_proxy")
+# bench/floor/: a proxy-wasm filter that only reads each chunk (./dev bench
+# builds it, as it builds the filter).
+FLOOR_WASM = ROOT / "bench" / "floor" / "target" / "wasm32-wasip1" / "release" / "floor.wasm"
 ENVOY_CPU = 0
 LOAD_CPU = 1
 RESULTS = ROOT / "bench" / "results"
@@ -178,6 +184,11 @@ def start_targets(scope, names: list[str], pin_cpus: bool) -> dict[str, Target]:
             continue
         if name == "tcp_proxy":
             envoy = scope.envoy(redis, name=name, **one)
+            target = Target(name, envoy.port, redis.password)
+        elif name == "wasm_floor":
+            if not FLOOR_WASM.exists():
+                raise SystemExit(f"{FLOOR_WASM} is missing: ./dev bench builds it")
+            envoy = scope.envoy(redis, name=name, plugin_config={}, wasm_path=FLOOR_WASM, **one)
             target = Target(name, envoy.port, redis.password)
         elif name == "filter_passthrough":
             envoy = scope.envoy(redis, name=name, plugin_config={}, **one)
