@@ -333,10 +333,10 @@ enum Collected {
 
 impl State {
     /// Whether the fast path may be tried, for the commands almost every
-    /// chunk holds: no command is partly read, the client is in, its user
-    /// may run everything, and no user has a server identity of its own.
-    /// None of that changes while the fast path runs: it takes only
-    /// commands that change nothing.
+    /// chunk holds: no command is partly read, the client is in, and no
+    /// user has a server identity of its own (whose `CLIENT REPLY` and
+    /// `AUTH` the session must follow). None of that changes while the fast
+    /// path runs: it takes only commands that change nothing.
     fn forwards_plainly(&self, parser: &RequestParser) -> bool {
         parser.is_idle() && self.client.identity.authenticated && !self.client.user_upstreams
     }
