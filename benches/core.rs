@@ -32,8 +32,8 @@ use envoy_redis_auth::acl::{Argv, Permissions, Scratch};
 use envoy_redis_auth::command::{self, ServerVersion};
 use envoy_redis_auth::config;
 use envoy_redis_auth::resp::output::{Output, Verdict};
-use envoy_redis_auth::resp::reply::ReplyFramer;
-use envoy_redis_auth::resp::request::{Disposition, Event, RequestParser};
+use envoy_redis_auth::resp::reply::{ReplyFramer, whole_simple_reply};
+use envoy_redis_auth::resp::request::{Disposition, Event, RequestParser, whole_command};
 use envoy_redis_auth::resp::{write_command, write_error};
 use envoy_redis_auth::session::{KEY_LEN, Session};
 use redis_protocol::resp2::types::OwnedFrame as Resp2Frame;
@@ -288,6 +288,51 @@ fn frame_requests(parser: &mut RequestParser, out: &mut Output, input: &[u8]) ->
     forwarded
 }
 
+/// The fast path's framing of a chunk of whole commands
+/// (`request::whole_command`, as `session/client.rs` runs it); the commands
+/// read, or fewer if it declines some (then it is not compared).
+fn frame_whole_requests(input: &[u8]) -> usize {
+    let mut pos = 0;
+    let mut commands = 0;
+    while let Some(command) = whole_command(input, pos) {
+        pos = command.end;
+        commands += 1;
+    }
+    commands
+}
+
+/// The fast path's framing of a chunk of whole non-aggregate replies
+/// (`reply::whole_simple_reply`, as `session/server.rs` runs it).
+fn frame_whole_replies(input: &[u8]) -> usize {
+    let mut pos = 0;
+    let mut replies = 0;
+    while let Some(end) = whole_simple_reply(input, pos) {
+        pos = end;
+        replies += 1;
+    }
+    replies
+}
+
+/// Benchmarks a fast path on `case`, beside the general framer, where it
+/// reads the whole case.
+fn compare_fast(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    case: &Case,
+    fast: fn(&[u8]) -> usize,
+) {
+    if fast(&case.bytes) != case.frames {
+        eprintln!("note: the fast path declines {} (skipped)", case.name);
+        return;
+    }
+    group.bench_with_input(
+        BenchmarkId::new("ours_fast_path", case.name),
+        &case.bytes,
+        |b, input| {
+            b.iter(|| fast(black_box(input)));
+        },
+    );
+}
+
 /// One chunk of replies through the reply framer (as `session/server.rs`
 /// calls it). Returns the replies that ended.
 fn frame_replies(framer: &mut ReplyFramer, input: &[u8]) -> usize {
@@ -391,6 +436,7 @@ fn request_framing(c: &mut Criterion) {
                 ("redis_protocol_range", resp2_range),
             ],
         );
+        compare_fast(&mut group, &case, frame_whole_requests);
     }
     group.finish();
 }
@@ -416,6 +462,7 @@ fn reply_framing(c: &mut Criterion) {
             &mut |input| frame_replies(&mut framer, input),
             references,
         );
+        compare_fast(&mut group, &case, frame_whole_replies);
     }
     group.finish();
 }
