@@ -14,7 +14,8 @@ use super::{CommandSpec, NAME_LEN_MAX, ServerVersion};
 
 /// Slots of the open-addressing table: a power of two, at least twice the
 /// top-level entries (a test checks), so that probes stay short.
-const SLOTS: usize = 1024;
+const SLOT_BITS: u32 = 10;
+const SLOTS: usize = 1 << SLOT_BITS;
 
 /// Each slot holds nothing (0) or an entry of [`entries`] plus one; every
 /// top-level entry of every release has a slot, found from its name's hash
@@ -75,7 +76,7 @@ fn hash(name: &[u8]) -> usize {
         (hash.rotate_left(5) ^ u64::from(byte)).wrapping_mul(SEED)
     });
     // The high bits mix best.
-    (hash >> 54) as usize % SLOTS
+    (hash >> (u64::BITS - SLOT_BITS)) as usize
 }
 
 #[cfg(test)]

@@ -859,17 +859,23 @@ impl RequestParser {
         out: &mut Output,
         authenticated: bool,
     ) -> bool {
+        if !self.line.is_empty() {
+            return false; // a line begun in an earlier chunk
+        }
         let start = *pos;
         let mut at = start;
+        let max_len = if authenticated {
+            MAX_BULK_LEN
+        } else {
+            UNAUTHENTICATED_MAX_BULK
+        };
         while self.args_left > 0 {
-            let Some((b'$', digits, data)) = whole_line(&self.line, input, at) else {
+            let Some((len, data)) = plain_length_line(input, at, b'$') else {
                 break;
             };
-            let Some(len) = parse_redis_int(digits).filter(|&n| {
-                (0..=MAX_BULK_LEN).contains(&n) && (authenticated || n <= UNAUTHENTICATED_MAX_BULK)
-            }) else {
+            if len > max_len as u64 {
                 break;
-            };
+            }
             let Some(end) = usize::try_from(len)
                 .ok()
                 .and_then(|len| data.checked_add(len)?.checked_add(2))
@@ -1000,8 +1006,9 @@ fn whole_line<'i>(line: &[u8], input: &'i [u8], at: usize) -> Option<(u8, &'i [u
 /// `kind`, a number of at most 18 digits without a leading zero (or `0`),
 /// `\r` and the byte Redis skips after it. Its number and where it ends,
 /// read in one pass. `None` for every other line, valid or not: the
-/// general path ([`whole_line`], [`parse_redis_int`]) reads those.
-#[inline(always)] // two call sites on the fast path; a call costs more than the body
+/// general path ([`whole_line`], [`parse_redis_int`]) reads those. (Every
+/// length a client should send has this form.)
+#[inline(always)] // on the fast paths, where a call costs more than the body
 fn plain_length_line(input: &[u8], at: usize, kind: u8) -> Option<(u64, usize)> {
     let rest = input.get(at..)?;
     let (&first, rest) = rest.split_first()?;
