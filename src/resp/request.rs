@@ -212,6 +212,18 @@ impl Args {
         }
     }
 
+    /// Bytes allocated for the retained arguments.
+    pub fn held_bytes(&self) -> usize {
+        self.data.capacity() + self.spans.capacity() * std::mem::size_of::<Span>()
+    }
+
+    /// Forgets the arguments and gives back what a large command made
+    /// large.
+    pub fn reset(&mut self) {
+        self.clear();
+        trim_buffer(&mut self.data);
+    }
+
     fn clear(&mut self) {
         self.data.clear();
         self.spans.clear();
@@ -419,20 +431,14 @@ impl RequestParser {
     /// arguments (bounded by [`INLINE_MAX`], [`NAME_MAX`] and
     /// [`RETAINED_TOTAL_MAX`]).
     pub fn held_bytes(&self) -> usize {
-        self.line.capacity()
-            + self.held.capacity()
-            + self.args.data.capacity()
-            + self.args.spans.capacity() * std::mem::size_of::<Span>()
+        self.line.capacity() + self.held.capacity() + self.args.held_bytes()
     }
 
     /// Gives back buffers a long line or a large collected command made
     /// large, keeping what a partly read command still needs.
     pub fn trim(&mut self) {
-        const KEEP: usize = 4 * 1024;
         for buf in [&mut self.line, &mut self.held, &mut self.args.data] {
-            if buf.capacity() > KEEP {
-                buf.shrink_to(buf.len().max(KEEP));
-            }
+            trim_buffer(buf);
         }
     }
 
@@ -1000,6 +1006,15 @@ fn whole_line<'i>(line: &[u8], input: &'i [u8], at: usize) -> Option<(u8, &'i [u
         return None;
     }
     Some((*rest.first()?, rest.get(1..cr)?, at + cr + 2))
+}
+
+/// Shrinks a buffer grown past what a partly read command usually needs
+/// to its contents, or to that much.
+fn trim_buffer(buf: &mut Vec<u8>) {
+    const KEEP: usize = 4 * 1024;
+    if buf.capacity() > KEEP {
+        buf.shrink_to(buf.len().max(KEEP));
+    }
 }
 
 /// A length line in its plain form, lying whole in `input` from `at`:

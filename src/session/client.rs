@@ -124,6 +124,17 @@ impl ClientSide {
         }
     }
 
+    /// Bytes held for the arguments the fast path last had judged.
+    pub(super) fn held_bytes(&self) -> usize {
+        self.whole_args.held_bytes()
+    }
+
+    /// Forgets the arguments the fast path had judged (they are needed only
+    /// while it judges), giving back what a large command made large.
+    pub(super) fn trim(&mut self) {
+        self.whole_args.reset();
+    }
+
     /// Whether the first chunk has been seen.
     pub(super) fn is_started(&self) -> bool {
         self.started

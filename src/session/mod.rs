@@ -326,8 +326,9 @@ impl Session {
     }
 
     /// Bytes this session holds beyond its fixed size: partial commands,
-    /// collected arguments, kept replies, pending local replies, a held
-    /// `SYNC` and the reusable output buffers.
+    /// collected arguments (and those the fast path had judged), kept
+    /// replies, pending local replies, a held `SYNC` and the reusable output
+    /// buffers.
     pub fn held_bytes(&self) -> usize {
         self.parser.held_bytes()
             + self.framer.held_bytes()
@@ -336,6 +337,7 @@ impl Session {
             + self.state.pending.held_bytes()
             + self.state.replication.held_bytes()
             + self.state.server.held_bytes()
+            + self.state.client.held_bytes()
     }
 
     /// Handles bytes from the client; the step says what goes to the server.
@@ -355,6 +357,7 @@ impl Session {
         self.server_out.trim();
         self.parser.trim();
         self.state.server.trim();
+        self.state.client.trim();
     }
 
     /// The server closed its side (after the bytes of the last

@@ -397,6 +397,33 @@ fn suppressed_marker_replies_are_dropped_in_order() {
     );
 }
 
+#[test]
+fn a_large_command_the_fast_path_judged_is_not_kept() {
+    // MSET's check reads every argument, values included: the fast path
+    // copies them for the gate, and must not keep that copy afterwards.
+    let config = config(
+        r#"{"downstream": {"password": "client-pw", "users": ["user bob on >bobpw ~key:* +mset"]},
+            "upstream": {"password": "server-secret"}}"#,
+    );
+    let mut rig = Rig::new(config);
+    assert_eq!(text(&rig.send(b"AUTH bob bobpw\r\n", 100)), "+OK\r\n");
+    let value = vec![b'v'; 60 * 1024];
+    let mut mset = Vec::new();
+    crate::resp::write_command(
+        &mut mset,
+        &[&b"MSET"[..], b"key:1", &value, b"key:2", &value],
+    );
+    let step = rig.session.on_client_data(&mset);
+    assert_eq!(
+        step.verdict,
+        Verdict::Unchanged,
+        "forwarded whole, untouched"
+    );
+    rig.session.trim();
+    let held = rig.session.held_bytes();
+    assert!(held <= 16 * 1024, "{held} bytes held after the chunk");
+}
+
 fn command_strategy() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
     use proptest::prelude::*;
     prop_oneof![
