@@ -4,7 +4,9 @@
 //! then read back with `FrameReader`, which must agree with the framer on
 //! where each value ends (except where the framer is knowingly lenient: it
 //! checks only the last byte of a payload's CRLF), and random `FrameReader`
-//! calls on the frames and on the raw input must not panic.
+//! calls on the frames and on the raw input must not panic. The fast path,
+//! `whole_simple_reply`, must end the replies it reads where the framer
+//! does.
 //!
 //! Input: `[ops] [n] [cut_1 .. cut_n] payload`; the cuts are chunk lengths
 //! (0 is an empty chunk), what is left of the payload is the last chunk;
@@ -12,7 +14,9 @@
 #![no_main]
 
 use envoy_redis_auth::resp::parse_redis_int;
-use envoy_redis_auth::resp::reply::{FrameReader, MAX_DEPTH, ReplyError, ReplyFramer};
+use envoy_redis_auth::resp::reply::{
+    FrameReader, MAX_DEPTH, ReplyError, ReplyFramer, whole_simple_reply,
+};
 use envoy_redis_auth_fuzz::fnv1a_with;
 use libfuzzer_sys::fuzz_target;
 
@@ -49,6 +53,19 @@ fuzz_target!(|data: &[u8]| {
         frame(&bytes),
         "byte by byte differs from the whole input"
     );
+
+    // The fast path: a run of replies whole_simple_reply reads from the
+    // start must end where the framer ends them.
+    let mut pos = 0;
+    let mut ends = whole.ends.iter();
+    while let Some(end) = whole_simple_reply(payload, pos) {
+        assert_eq!(
+            ends.next(),
+            Some(&end),
+            "whole_simple_reply ends a reply at {end}, the framer does not"
+        );
+        pos = end;
+    }
 
     let mut start = 0;
     for &end in &whole.ends {

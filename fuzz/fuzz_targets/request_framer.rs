@@ -1,7 +1,8 @@
 //! `resp::request::RequestParser`: the same client bytes, fed whole, in the
 //! chunks the input asks for, and byte by byte, with the client
 //! authenticated and not, must give the same events and hand on the same
-//! bytes. Modelled on `drive`/`every_chunking` in src/resp/request.rs's
+//! bytes; and the commands the fast path (`whole_command`) reads must be
+//! the ones the parser reads. Modelled on `drive`/`every_chunking` in src/resp/request.rs's
 //! tests.
 //!
 //! Input: `[policy] [n] [cut_1 .. cut_n] payload`
@@ -16,7 +17,8 @@
 
 use envoy_redis_auth::resp::output::{Output, Verdict};
 use envoy_redis_auth::resp::request::{
-    Disposition, Event, Head, INLINE_MAX, NAME_MAX, ProtocolError, RETAINED_ARGS_MAX, RequestParser,
+    Disposition, Event, Head, INLINE_MAX, NAME_MAX, ProtocolError, RETAINED_ARGS_MAX,
+    RequestParser, whole_command,
 };
 use envoy_redis_auth_fuzz::fnv1a_with;
 use libfuzzer_sys::fuzz_target;
@@ -178,6 +180,31 @@ fn check(case: &Case, authenticated: bool) {
             payload.starts_with(&whole.forwarded.0),
             "forward-all output is not a prefix of the input"
         );
+    }
+    // The fast path: the commands whole_command reads one after another
+    // from the start are the ones the parser offers and forwards, in order,
+    // with the same names and counts.
+    if authenticated && case.policy & 3 == 0 {
+        let mut pos = 0;
+        let mut events = whole.events.iter();
+        while let Some(command) = whole_command(payload, pos) {
+            match (events.next(), events.next()) {
+                (
+                    Some(Record::Decide {
+                        name: Some(name),
+                        argc,
+                        inline: false,
+                        ..
+                    }),
+                    Some(Record::Forwarded),
+                ) => {
+                    assert_eq!(name.0, command.name, "whole_command read another name");
+                    assert_eq!(*argc, command.argc, "whole_command read another count");
+                }
+                other => panic!("whole_command read a command the parser did not: {other:?}"),
+            }
+            pos = command.end;
+        }
     }
     // A collected command's bytes are never handed on.
     if case.policy & 3 == 1 && !authenticated {
