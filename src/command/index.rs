@@ -4,8 +4,9 @@
 //! Built once per VM on first use from the static table: an open-addressing
 //! hash table of every top-level entry of every release (one per range of
 //! releases), so that a lookup costs one hash of the name and a comparison
-//! or two, where a binary search over the table made a dozen comparisons. Subcommands, looked up far more rarely, are searched in the
-//! table itself.
+//! or two, where a binary search over the table made a dozen comparisons.
+//! Subcommands, looked up far more rarely, are searched in the table
+//! itself.
 
 use std::sync::OnceLock;
 

@@ -416,7 +416,7 @@ impl State {
             .name
             .and_then(|name| command::lookup_command_for(name, config.server_version));
         let first_offer = head.inline || head.complete_args <= 1;
-        if first_offer && config.has_user_upstreams() {
+        if first_offer && self.client.user_upstreams {
             self.client.upstream.command_starts();
         }
         let permissions = config.users().permissions_of(self.client.identity.user);
@@ -448,7 +448,7 @@ impl State {
             Special::Multi if exact(1) && !self.server.subscriptions.restricts_commands() => {
                 AfterForward::EnterMulti
             }
-            Special::Client if head.argc == 3 && config.has_user_upstreams() => {
+            Special::Client if head.argc == 3 && self.client.user_upstreams => {
                 if head.complete_args < 3 && !head.over_hold {
                     return Disposition::Inspect(3);
                 }
